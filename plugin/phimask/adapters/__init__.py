@@ -1,0 +1,1 @@
+"""Wire protocols <-> documents for the core. Adapters translate; the core decides."""

@@ -1,0 +1,74 @@
+"""phimask.v1: TransformRequest bytes in, TransformResponse bytes out.
+
+Works on serialized messages so a worker process can take a request straight off
+the wire and hand back the reply without the server process parsing either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from google.protobuf.message import DecodeError
+
+from .._gen.phimask.v1 import transform_pb2 as pb
+from ..pipeline import Document, Masker, Rejection
+
+
+class RequestError(Exception):
+    """A request that can never succeed. `status` is a grpc.StatusCode name."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_batch_records: int = 100_000
+
+
+def decode_record(record: pb.Record) -> Document | Rejection:
+    try:
+        payload = orjson.loads(record.payload)
+    except orjson.JSONDecodeError:
+        return Rejection("invalid_json")
+    if not isinstance(payload, dict):
+        return Rejection("not_an_object")
+    return {"payload": payload, "attributes": dict(record.attributes)}
+
+
+def transform_request(masker: Masker, data: bytes, limits: Limits) -> bytes:
+    """Mask one serialized TransformRequest; raise RequestError for a bad request."""
+    request = pb.TransformRequest()
+    try:
+        request.ParseFromString(data)
+    except DecodeError:
+        raise RequestError("INVALID_ARGUMENT", "request is not a valid TransformRequest") from None
+    count = len(request.records)
+    if count > limits.max_batch_records:
+        raise RequestError(
+            "RESOURCE_EXHAUSTED",
+            f"records: {count} records exceed the limit of {limits.max_batch_records} a request",
+        )
+    docs = [decode_record(r) for r in request.records]
+    outcomes = masker.mask_batch(docs)
+    response = pb.TransformResponse(policy_version=masker.policy_version)
+    for index, (record, doc, outcome) in enumerate(zip(request.records, docs, outcomes,
+                                                       strict=True)):
+        if outcome is not None:
+            response.rejections.append(
+                pb.Rejection(index=index, reason=outcome.reason, rule=outcome.rule, id=record.id)
+            )
+            continue
+        assert isinstance(doc, dict)
+        out = response.records.add(
+            payload=orjson.dumps(doc["payload"]), id=record.id, key_id=record.key_id
+        )
+        out.attributes.update(_as_strings(doc["attributes"]))
+    return response.SerializeToString()
+
+
+def _as_strings(attributes: dict[str, Any]) -> dict[str, str]:
+    return {k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in attributes.items()}

@@ -1,0 +1,49 @@
+"""`hmac`: a keyed, deterministic, irreversible pseudonym (HMAC-SHA256, hex).
+
+Deterministic so records can still be joined on it; keyed so a dictionary of the
+few billion possible SSNs or MRNs cannot reverse it (an unkeyed hash can).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
+
+from .base import (
+    CompileContext,
+    OptionError,
+    Scalar,
+    as_text,
+    int_option,
+    reject_unknown,
+    str_option,
+)
+
+MIN_HEX = 16
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedHash:
+    name: ClassVar[str] = "hmac"
+    key: bytes = field(repr=False)
+    length: int
+    prefix: str
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], ctx: CompileContext) -> Self:
+        reject_unknown(options, {"length", "prefix"})
+        key = ctx.extra.get("hmac_key")
+        if not isinstance(key, bytes) or len(key) < 32:
+            raise OptionError("key", "no HMAC key of at least 32 bytes is configured")
+        length = int_option(options, "length", 16, minimum=MIN_HEX)
+        if length > 64:
+            raise OptionError("length", "must be at most 64 (hex digits of SHA-256)")
+        return cls(key=key, length=length, prefix=str_option(options, "prefix", "hmac:"))
+
+    def apply(self, value: Scalar) -> Scalar:
+        if value is None:
+            return None
+        digest = hmac.digest(self.key, as_text(value).encode(), "sha256")
+        return self.prefix + digest.hex()[: self.length]

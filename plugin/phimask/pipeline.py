@@ -1,0 +1,288 @@
+"""The one core: mask a batch of documents by a compiled Plan.
+
+A document maps root names (`payload`, `attributes`, ...) to nested dict/list/scalar
+values. Masking happens in place. Each record either comes out fully masked or is
+rejected with a reason code; there is no third way out (fail closed).
+
+Free text is not scanned record by record: every string due for scanning in the
+whole batch is handed to the scanner at once, which is what makes scanning cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .detect import Match, Scanner
+from .operators import OperatorError
+from .policy import Kind, Node, Plan, Rule
+from .policy.hints import hint_for
+
+Document = dict[str, Any]
+MAX_DEPTH = 64
+# Integers this long may be an identifier stored as a number (SSN 123456789).
+_SCAN_INT_FROM = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    reason: str  # a code: operator_error, too_deep, ...
+    rule: str = ""  # the rule involved, never a value
+
+
+class _Reject(Exception):
+    def __init__(self, reason: str, rule: str = "") -> None:
+        super().__init__(reason)
+        self.rejection = Rejection(reason, rule)
+
+
+_DROP = object()
+# (container, key or index, text to scan)
+ScanJob = tuple[Any, Any, str]
+
+
+class Masker:
+    """Masks batches by one Plan. Cheap to call, not cheap to build: build once."""
+
+    def __init__(self, plan: Plan, scanner: Scanner) -> None:
+        self.plan = plan
+        self.scanner = scanner
+        self._hints = plan.hints
+        self._scan_unmapped = plan.unmapped_scan
+        # A root whose trie is empty needs no path matching at all.
+        self._roots = {name: node for name, node in plan.roots.items() if not _empty(node)}
+        self._top_hints: dict[str, Rule | None] = {}
+        self._deep_hints: dict[str, Rule | None] = {}
+        labels = {d.name: f"[REDACTED:{d.label}]" for d in plan.detectors}
+        self._replace: Callable[[Match], str] = lambda m: labels[m.detector.name]
+
+    @property
+    def policy_version(self) -> str:
+        return self.plan.version
+
+    def mask_batch(self, docs: list[Document | Rejection]) -> list[Rejection | None]:
+        """Mask every document in place; a Rejection in the input stays rejected."""
+        results: list[Rejection | None] = []
+        jobs: list[ScanJob] = []
+        for doc in docs:
+            if isinstance(doc, Rejection):
+                results.append(doc)
+                continue
+            mark = len(jobs)
+            try:
+                self._mask_document(doc, jobs)
+            except _Reject as exc:
+                del jobs[mark:]
+                results.append(exc.rejection)
+            except RecursionError:
+                del jobs[mark:]
+                results.append(Rejection("too_deep"))
+            else:
+                results.append(None)
+        if jobs:
+            texts = [job[2] for job in jobs]
+            for (container, key, text), masked in zip(
+                jobs, self.scanner.redact_many(texts, self._replace), strict=True
+            ):
+                if masked is not text:
+                    container[key] = masked
+        return results
+
+    def _mask_document(self, doc: Document, jobs: list[ScanJob]) -> None:
+        for root, value in doc.items():
+            if type(value) is not dict and type(value) is not list:
+                raise _Reject("not_an_object")
+            node = self._roots.get(root)
+            if node is not None:
+                self._walk(value, (node,), None, None, 1, jobs)
+            elif type(value) is dict:
+                self._free_dict(value, None, 1, jobs)
+            else:
+                self._free_list(value, None, 1, jobs)
+
+    def _hint_miss(self, key: str, top_level: bool) -> Rule | None:
+        hint = hint_for(key, top_level)
+        assert self._hints is not None
+        rule = self._hints[hint.rule_id] if hint is not None else None
+        cache = self._top_hints if top_level else self._deep_hints
+        if len(cache) < 100_000:  # keys come from input: bound the cache
+            cache[key] = rule
+        return rule
+
+    # Three walks, from general to fast: `_walk` while policy paths still match,
+    # `_under` below an explicit rule that no deeper path refines, `_free_*` where no
+    # explicit rule reaches (hints and scanning only). Most of a record is `_free`.
+
+    def _walk(self, container: Any, nodes: tuple[Node, ...], inherited: Rule | None,
+              hint: Rule | None, depth: int, jobs: list[ScanJob]) -> None:
+        if depth > MAX_DEPTH:
+            raise _Reject("too_deep")
+        drops: list[Any] = []
+        items = container.items() if type(container) is dict else enumerate(container)
+        for key, value in items:
+            children = _step(nodes, key)
+            rule = _best_rule(children) or inherited
+            child_hint = hint
+            if rule is None and self._hints is not None and type(key) is str:
+                child_hint = self._hint(key, depth == 1) or hint
+            t = type(value)
+            if t is dict or t is list:
+                if rule is not None and rule.kind is Kind.DROP:
+                    drops.append(key)
+                elif children:
+                    self._walk(value, children, rule, child_hint, depth + 1, jobs)
+                elif rule is not None:
+                    self._under(value, rule, depth + 1, jobs)
+                elif t is dict:
+                    self._free_dict(value, child_hint, depth + 1, jobs)
+                else:
+                    self._free_list(value, child_hint, depth + 1, jobs)
+                continue
+            applied = rule or child_hint
+            if applied is not None:
+                masked = self._apply(value, applied, container, key, jobs)
+                if masked is _DROP:
+                    drops.append(key)
+                elif masked is not value:
+                    container[key] = masked
+            elif self._scan_unmapped:
+                self._queue(value, container, key, jobs)
+        for key in reversed(drops):
+            del container[key]
+
+    def _hint(self, key: str, top_level: bool) -> Rule | None:
+        cache = self._top_hints if top_level else self._deep_hints
+        try:
+            return cache[key]
+        except KeyError:
+            return self._hint_miss(key, top_level)
+
+    def _under(self, container: Any, rule: Rule, depth: int, jobs: list[ScanJob]) -> None:
+        if depth > MAX_DEPTH:
+            raise _Reject("too_deep")
+        if rule.kind is Kind.KEEP:
+            return
+        items = container.items() if type(container) is dict else enumerate(container)
+        for key, value in items:
+            t = type(value)
+            if t is dict or t is list:
+                self._under(value, rule, depth + 1, jobs)
+                continue
+            masked = self._apply(value, rule, container, key, jobs)
+            if masked is not value:
+                container[key] = masked
+
+    def _free_dict(self, container: dict[str, Any], hint: Rule | None, depth: int,
+                   jobs: list[ScanJob]) -> None:
+        if depth > MAX_DEPTH:
+            raise _Reject("too_deep")
+        hints = self._hints is not None
+        cache = self._top_hints if depth == 1 else self._deep_hints
+        scan = self._scan_unmapped
+        for key, value in container.items():
+            rule = hint
+            if hints:
+                try:
+                    own = cache[key]
+                except KeyError:
+                    own = self._hint_miss(key, depth == 1)
+                if own is not None:
+                    rule = own
+            t = type(value)
+            if t is str:
+                if rule is None:
+                    if scan and value:
+                        jobs.append((container, key, value))
+                    continue
+            elif t is dict:
+                self._free_dict(value, rule, depth + 1, jobs)
+                continue
+            elif t is list:
+                self._free_list(value, rule, depth + 1, jobs)
+                continue
+            elif rule is None:
+                if scan:
+                    self._queue(value, container, key, jobs)
+                continue
+            if rule.kind is Kind.KEEP:
+                continue
+            if rule.constant is not None and value is not None and type(value) is not bool:
+                container[key] = rule.constant
+                continue
+            masked = self._apply(value, rule, container, key, jobs)
+            if masked is not value:
+                container[key] = masked
+
+    def _free_list(self, container: list[Any], hint: Rule | None, depth: int,
+                   jobs: list[ScanJob]) -> None:
+        if depth > MAX_DEPTH:
+            raise _Reject("too_deep")
+        for index, value in enumerate(container):
+            t = type(value)
+            if t is dict:
+                self._free_dict(value, hint, depth + 1, jobs)
+            elif t is list:
+                self._free_list(value, hint, depth + 1, jobs)
+            elif hint is not None:
+                masked = self._apply(value, hint, container, index, jobs)
+                if masked is not value:
+                    container[index] = masked
+            elif self._scan_unmapped:
+                self._queue(value, container, index, jobs)
+
+    def _apply(self, value: Any, rule: Rule, container: Any, key: Any,
+               jobs: list[ScanJob]) -> Any:
+        kind = rule.kind
+        if kind is Kind.VALUE:
+            # Null and booleans cannot carry any of the 18 identifiers.
+            if value is None or value is True or value is False:
+                return value
+            assert rule.op is not None
+            try:
+                return rule.op.apply(value)
+            except OperatorError:
+                raise _Reject("operator_error", rule.rule_id) from None
+        if kind is Kind.SCAN:
+            self._queue(value, container, key, jobs)
+            return value
+        if kind is Kind.DROP:
+            return _DROP
+        return value  # keep
+
+    @staticmethod
+    def _queue(value: Any, container: Any, key: Any, jobs: list[ScanJob]) -> None:
+        if type(value) is str:
+            if value:
+                jobs.append((container, key, value))
+        elif type(value) is int and abs(value) >= _SCAN_INT_FROM:
+            jobs.append((container, key, str(value)))
+
+
+def _empty(node: Node) -> bool:
+    return node.rule is None and not node.keys and node.any_key is None and node.any_index is None
+
+
+def _step(nodes: tuple[Node, ...], key: Any) -> tuple[Node, ...]:
+    out: list[Node] = []
+    for node in nodes:
+        if isinstance(key, str):
+            child = node.keys.get(key)
+            if child is not None:
+                out.append(child)
+            if node.any_key is not None:
+                out.append(node.any_key)
+        elif node.any_index is not None:
+            out.append(node.any_index)
+    return tuple(out)
+
+
+def _best_rule(nodes: tuple[Node, ...]) -> Rule | None:
+    best: Rule | None = None
+    for node in nodes:
+        rule = node.rule
+        if rule is not None and (
+            best is None or (rule.wildcards, rule.order) < (best.wildcards, best.order)
+        ):
+            best = rule
+    return best

@@ -1,0 +1,91 @@
+"""`phimask` as a user runs it: a real subprocess per command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+PHI_LINES = [
+    {"patient": {"ssn": "123-45-6789", "mrn": "MRN-00123456", "dob": "04/12/1961",
+                 "phone": "(617) 555-0142", "email": "ann.lee@example.org"},
+     "msg": "card 4111 1111 1111 1111 on file, SSN 219099999, seen April 12, 1961"},
+    {"user": "x", "note": "call +1 212 555 0188 or mail bob@corp.example.com; MRN: 7654321",
+     "client_ip": "10.1.2.3", "extra": {"contact": "517-555-0199", "born": "1944-02-29"}},
+]
+PHI_VALUES = ["123-45-6789", "MRN-00123456", "04/12/1961", "(617) 555-0142", "ann.lee@example.org",
+              "4111 1111 1111 1111", "219099999", "April 12, 1961", "+1 212 555 0188",
+              "bob@corp.example.com", "7654321", "10.1.2.3", "517-555-0199", "1944-02-29"]
+
+
+def run(*args: str, stdin: bytes = b"", state: Path) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "PHIMASK_STATE_DIR": str(state)}
+    return subprocess.run([sys.executable, "-m", "phimask", *args], input=stdin,
+                          capture_output=True, env=env, timeout=120, check=False)
+
+
+def test_mask_ndjson_leaves_no_phi(tmp_path: Path, state_dir: Path) -> None:
+    source = tmp_path / "in.ndjson"
+    lines = [orjson.dumps(x) for x in PHI_LINES]
+    source.write_bytes(b"\n".join([lines[0], b"{broken", b"", lines[1], b"[1]"]) + b"\n")
+    result = run("mask", str(source), state=state_dir)
+    out, err = result.stdout.decode(), result.stderr.decode()
+    assert result.returncode == 3, err
+    masked = [orjson.loads(line) for line in out.splitlines()]
+    assert len(masked) == 2
+    assert masked[0]["patient"]["ssn"] == "[REDACTED:SSN]"
+    assert masked[1]["user"] == "x"
+    for value in PHI_VALUES:
+        assert value not in out
+        assert value not in err
+    assert "line 2: rejected: invalid_json" in err
+    assert "line 5: rejected: not_an_object" in err
+    # The default key was created once, private, and reused: masking is deterministic.
+    key = state_dir / "keys" / "hmac.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    again = run("mask", "-", stdin=lines[0] + b"\n", state=state_dir)
+    assert again.returncode == 0
+    assert orjson.loads(again.stdout) == masked[0]
+
+
+def test_check_prints_plan(tmp_path: Path, state_dir: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text("version: 1\nfields:\n  - {path: patient.ssn, action: redact}\n"
+                      "  - {path: patient.phone, action: partial, keep: 2}\n")
+    result = run("check", str(policy), state=state_dir)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode()
+    assert "policy_version:  sha256:" in out
+    assert "patient.ssn" in out and "-> redact" in out and "keep=2" in out
+
+
+def test_check_broken_policy_names_line(tmp_path: Path, state_dir: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text("version: 1\nfields:\n  - {path: patient.ssn, action: redact}\n"
+                      "  - {path: patient.mrn, action: hash}\n")
+    result = run("check", str(policy), state=state_dir)
+    assert result.returncode == 1
+    assert result.stderr.decode().strip() == (
+        f"phimask: error: {policy} line 4: fields[1].action: unknown action 'hash' "
+        "(known: redact, hmac, partial, generalize, zip3, drop, keep, scan)")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["serve", "--help"], ["mask", "--help"]])
+def test_help_teaches(args: list[str], state_dir: Path) -> None:
+    result = run(*args, state=state_dir)
+    assert result.returncode == 0
+    out = result.stdout.decode()
+    assert "phimask" in out
+    if args[0] == "serve":
+        assert "PHIMASK_LISTEN" in out and "--workers" in out
+
+
+def test_version_and_bad_setting(state_dir: Path) -> None:
+    assert run("--version", state=state_dir).stdout.decode().startswith("phimask ")
+    bad = run("serve", "--listen", "nowhere", state=state_dir)
+    assert bad.returncode == 1
+    assert "flag --listen" in bad.stderr.decode()
