@@ -96,7 +96,7 @@ class Masker:
             node = self._roots.get(root)
             if node is not None:
                 self._walk(value, (node,), None, None, 1, jobs)
-            elif type(value) is dict:
+            elif isinstance(value, dict):
                 self._free_dict(value, None, 1, jobs)
             else:
                 self._free_list(value, None, 1, jobs)

@@ -147,4 +147,4 @@ def test_log_timestamps_stay_but_personal_dates_do_not(state_dir: Path) -> None:
     assert doc["payload"]["ts"] == doc["payload"]["@timestamp"] == when
     assert doc["payload"]["trace_id"] == "219099999"
     assert doc["payload"]["admission_time"] == "[REDACTED:DATE]"
-    assert doc["payload"]["visit"]["time"] == "[REDACTED:DATE]"  # only top-level `time` is the log's
+    assert doc["payload"]["visit"]["time"] == "[REDACTED:DATE]"  # only a top-level `time`
