@@ -23,6 +23,8 @@ Document = dict[str, Any]
 MAX_DEPTH = 64
 # Integers this long may be an identifier stored as a number (SSN 123456789).
 _SCAN_INT_FROM = 100_000
+_CLEAN_CACHE_SIZE = 50_000
+_CLEAN_CACHE_MAX_LEN = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,7 @@ class Masker:
         self._roots = {name: node for name, node in plan.roots.items() if not _empty(node)}
         self._top_hints: dict[str, Rule | None] = {}
         self._deep_hints: dict[str, Rule | None] = {}
+        self._clean: set[str] = set()
         labels = {d.name: f"[REDACTED:{d.label}]" for d in plan.detectors}
         self._replace: Callable[[Match], str] = lambda m: labels[m.detector.name]
 
@@ -81,13 +84,28 @@ class Masker:
             else:
                 results.append(None)
         if jobs:
-            texts = [job[2] for job in jobs]
-            for (container, key, text), masked in zip(
-                jobs, self.scanner.redact_many(texts, self._replace), strict=True
-            ):
-                if masked is not text:
-                    container[key] = masked
+            self._scan(jobs)
         return results
+
+    def _scan(self, jobs: list[ScanJob]) -> None:
+        # Log fields repeat (user agents, service names, path templates): each distinct
+        # string is scanned once a batch, and one found clean is remembered, so the
+        # scanner mostly sees the strings that are new.
+        clean = self._clean
+        todo = [text for text in dict.fromkeys(job[2] for job in jobs) if text not in clean]
+        changed: dict[str, str] = {}
+        for text, masked in zip(todo, self.scanner.redact_many(todo, self._replace), strict=True):
+            if masked is not text:
+                changed[text] = masked
+            elif len(text) <= _CLEAN_CACHE_MAX_LEN:
+                if len(clean) >= _CLEAN_CACHE_SIZE:
+                    clean.clear()  # bounded memory; it refills with what is common now
+                clean.add(text)
+        if changed:
+            for container, key, text in jobs:
+                masked = changed.get(text)
+                if masked is not None:
+                    container[key] = masked
 
     def _mask_document(self, doc: Document, jobs: list[ScanJob]) -> None:
         for root, value in doc.items():

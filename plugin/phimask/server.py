@@ -129,6 +129,8 @@ async def serve(settings: Settings) -> None:
             "version": __version__,
         },
     )
+    if masker.plan.on_error == "quarantine":
+        log.warning("on_error: quarantine acts as reject until the quarantine store lands")
     await stop.wait()
     log.info("draining", extra={"grace_seconds": settings.drain_seconds})
     await server.stop()
