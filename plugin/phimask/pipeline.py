@@ -102,10 +102,10 @@ class Masker:
                     clean.clear()  # bounded memory; it refills with what is common now
                 clean.add(text)
         if changed:
-            for container, key, text in jobs:
-                masked = changed.get(text)
-                if masked is not None:
-                    container[key] = masked
+            for container, key, original in jobs:
+                replacement = changed.get(original)
+                if replacement is not None:
+                    container[key] = replacement
 
     def _mask_document(self, doc: Document, jobs: list[ScanJob]) -> None:
         for root, value in doc.items():
