@@ -88,24 +88,19 @@ class Masker:
         return results
 
     def _scan(self, jobs: list[ScanJob]) -> None:
-        # Log fields repeat (user agents, service names, path templates): each distinct
-        # string is scanned once a batch, and one found clean is remembered, so the
-        # scanner mostly sees the strings that are new.
+        # Strings already known clean never become jobs (see _queue); what is left is
+        # mostly unique, so it goes to the scanner as it is.
         clean = self._clean
-        todo = [text for text in dict.fromkeys(job[2] for job in jobs) if text not in clean]
-        changed: dict[str, str] = {}
-        for text, masked in zip(todo, self.scanner.redact_many(todo, self._replace), strict=True):
+        texts = [job[2] for job in jobs]
+        for job, masked in zip(jobs, self.scanner.redact_many(texts, self._replace),
+                               strict=True):
+            text = job[2]
             if masked is not text:
-                changed[text] = masked
+                job[0][job[1]] = masked
             elif len(text) <= _CLEAN_CACHE_MAX_LEN:
                 if len(clean) >= _CLEAN_CACHE_SIZE:
                     clean.clear()  # bounded memory; it refills with what is common now
                 clean.add(text)
-        if changed:
-            for container, key, original in jobs:
-                replacement = changed.get(original)
-                if replacement is not None:
-                    container[key] = replacement
 
     def _mask_document(self, doc: Document, jobs: list[ScanJob]) -> None:
         for root, value in doc.items():
@@ -198,6 +193,7 @@ class Masker:
         hints = self._hints is not None
         cache = self._top_hints if depth == 1 else self._deep_hints
         scan = self._scan_unmapped
+        clean = self._clean
         for key, value in container.items():
             rule = hint
             if hints:
@@ -210,7 +206,7 @@ class Masker:
             t = type(value)
             if t is str:
                 if rule is None:
-                    if scan and value:
+                    if scan and value and value not in clean:
                         jobs.append((container, key, value))
                     continue
             elif t is dict:
@@ -268,10 +264,9 @@ class Masker:
             return _DROP
         return value  # keep
 
-    @staticmethod
-    def _queue(value: Any, container: Any, key: Any, jobs: list[ScanJob]) -> None:
+    def _queue(self, value: Any, container: Any, key: Any, jobs: list[ScanJob]) -> None:
         if type(value) is str:
-            if value:
+            if value and value not in self._clean:
                 jobs.append((container, key, value))
         elif type(value) is int and abs(value) >= _SCAN_INT_FROM:
             jobs.append((container, key, str(value)))
