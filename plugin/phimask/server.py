@@ -32,13 +32,20 @@ async def _abort(context: grpc.aio.ServicerContext[bytes, bytes], exc: RequestEr
     await context.abort(getattr(grpc.StatusCode, exc.status, grpc.StatusCode.INTERNAL), str(exc))
 
 
+def _internal(exc: Exception) -> RequestError:
+    log.error("unexpected error in a handler", extra={"error_type": type(exc).__name__})
+    return RequestError("INTERNAL", "internal error; the batch was not processed")
+
+
 def _handlers(runner: BatchRunner) -> grpc.GenericRpcHandler:
     async def transform(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
         try:
             return await runner.run(request)
         except RequestError as exc:
             await _abort(context, exc)
-            raise  # unreachable: abort raises
+        except Exception as exc:  # grpcio would answer UNKNOWN, which Fluent Bit drops
+            await _abort(context, _internal(exc))
+        raise AssertionError("unreachable: abort raises")
 
     async def transform_stream(
         requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[bytes, bytes]
@@ -58,6 +65,8 @@ def _handlers(runner: BatchRunner) -> grpc.GenericRpcHandler:
                     yield await future
                 except RequestError as exc:
                     await _abort(context, exc)
+                except Exception as exc:
+                    await _abort(context, _internal(exc))
             await reader
         finally:
             reader.cancel()

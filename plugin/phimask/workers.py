@@ -24,6 +24,9 @@ from .runtime import build_masker
 
 log = logging.getLogger("phimask.workers")
 
+# Requests smaller than this are not worth cutting across workers.
+SPLIT_FROM_BYTES = 64 * 1024
+MAX_PARTS = 8
 # A worker's result: the reply, or (status name, message) for a request error.
 Outcome = tuple[bool, bytes | tuple[str, str]]
 
@@ -43,10 +46,10 @@ def _ping() -> int:
     return os.getpid()
 
 
-def _transform(data: bytes) -> Outcome:
+def _transform(data: bytes, part: tuple[int, int] = (0, 1)) -> Outcome:
     assert _masker is not None
     try:
-        return True, transform_request(_masker, data, _limits)
+        return True, transform_request(_masker, data, _limits, part)
     except RequestError as exc:
         return False, (exc.status, str(exc))
     except Exception as exc:  # never let a value-bearing exception cross the process line
@@ -61,6 +64,7 @@ class BatchRunner:
         self.settings = settings
         self.workers = settings.workers
         self._slots: asyncio.Semaphore | None = None
+        self._busy = 0  # worker tasks submitted and not finished
         self._executor: Executor = self._new_executor()
 
     def _new_executor(self) -> Executor:
@@ -89,23 +93,49 @@ class BatchRunner:
         if not wait and self._slots.locked():
             raise RequestError("UNAVAILABLE", "phimask is at its in-flight batch limit; retry")
         async with self._slots:
-            ok, result = await self._submit(data)
-        if ok:
+            parts = self._parts(len(data))
+            outcomes = await asyncio.gather(*(self._submit(data, (i, parts)) for i in range(parts)))
+        replies: list[bytes] = []
+        for ok, result in outcomes:
+            if not ok:
+                status, message = result
+                raise RequestError(str(status), str(message))
             assert isinstance(result, bytes)
-            return result
-        status, message = result
-        raise RequestError(str(status), str(message))
+            replies.append(result)
+        return b"".join(replies)
 
-    async def _submit(self, data: bytes) -> Outcome:
+    def _parts(self, size: int) -> int:
+        """Into how many slices to cut a request: one per idle worker when it is big
+        enough, so a batch's latency at low load is a fraction of its masking time.
+        At full load no worker is idle and nothing is cut."""
+        if self.workers < 2 or size < SPLIT_FROM_BYTES:
+            return 1
+        return max(1, min(self.workers - self._busy, MAX_PARTS))
+
+    async def _submit(self, data: bytes, part: tuple[int, int]) -> Outcome:
+        loop = asyncio.get_running_loop()
+        self._busy += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(
-                self._executor, _transform, data
-            )
-        except BrokenProcessPool:
-            log.error("a masking worker died; restarting the pool")
-            self._executor.shutdown(wait=False, cancel_futures=True)
+            executor = self._executor
+            try:
+                future = loop.run_in_executor(executor, _transform, data, part)
+            except BrokenProcessPool:  # a worker died while idle: nothing of this ran yet
+                executor = self._replace(executor)
+                future = loop.run_in_executor(executor, _transform, data, part)
+            try:
+                return await future
+            except BrokenProcessPool:
+                self._replace(executor)
+                raise RequestError("UNAVAILABLE", "a masking worker died; retry") from None
+        finally:
+            self._busy -= 1
+
+    def _replace(self, broken: Executor) -> Executor:
+        if broken is self._executor:  # the first to notice replaces the pool
+            log.error("a masking worker died; restarting the workers")
+            broken.shutdown(wait=False)
             self._executor = self._new_executor()
-            raise RequestError("UNAVAILABLE", "a masking worker died; retry") from None
+        return self._executor
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

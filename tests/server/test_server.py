@@ -163,3 +163,33 @@ def test_drain_finishes_inflight_and_refuses_new(tmp_path: Path) -> None:
         assert isinstance(reply, pb.TransformResponse), result
         assert len(reply.records) == 20_000
         assert server.process.wait(timeout=60) == 0
+
+
+def test_split_batches_keep_order_and_rejection_indices(server) -> None:  # type: ignore[no-untyped-def]
+    payloads = [record(i) if i % 97 else b"not json" for i in range(1000)]
+    with server.channel() as channel:
+        reply = server.stub(channel).Transform(request(*payloads), timeout=60)
+    bad = [i for i in range(1000) if i % 97 == 0]
+    assert [r.index for r in reply.rejections] == bad
+    assert [r.id for r in reply.rejections] == [f"r{i}" for i in bad]
+    assert [r.id for r in reply.records] == [f"r{i}" for i in range(1000) if i % 97]
+    assert reply.policy_version.startswith("sha256:")
+
+
+def test_a_killed_worker_costs_one_retry_not_data(tmp_path: Path) -> None:
+    with phimask_server(tmp_path, "--workers", "2") as server, server.channel() as channel:
+        stub = server.stub(channel)
+        batch = request(*[record(i) for i in range(3000)])
+        future = stub.Transform.future(request(*[record(i) for i in range(30_000)]), timeout=60)
+        time.sleep(0.3)
+        ticks = _child_cpu_ticks(server.process.pid)
+        victim = max(ticks, key=lambda pid: ticks[pid])  # a worker, busy masking
+        os.kill(victim, signal.SIGKILL)
+        try:
+            reply = future.result()
+            assert len(reply.records) == 30_000  # it finished before the kill landed
+        except grpc.RpcError as exc:
+            assert exc.code() == grpc.StatusCode.UNAVAILABLE
+        for _ in range(3):  # the pool is back: the shipper's retry succeeds, and the next
+            assert len(stub.Transform(batch, timeout=60).records) == 3000
+        assert server.process.poll() is None

@@ -39,8 +39,16 @@ def decode_record(record: pb.Record) -> Document | Rejection:
     return {"payload": payload, "attributes": dict(record.attributes)}
 
 
-def transform_request(masker: Masker, data: bytes, limits: Limits) -> bytes:
-    """Mask one serialized TransformRequest; raise RequestError for a bad request."""
+def transform_request(
+    masker: Masker, data: bytes, limits: Limits, part: tuple[int, int] = (0, 1)
+) -> bytes:
+    """Mask one serialized TransformRequest; raise RequestError for a bad request.
+
+    `part=(i, k)` masks only the i-th of k equal slices of the records, with
+    rejection indices still counted from the start of the whole request: the k
+    replies, concatenated in order, are the reply to the whole request (protobuf
+    concatenation appends repeated fields).
+    """
     request = pb.TransformRequest()
     try:
         request.ParseFromString(data)
@@ -52,11 +60,13 @@ def transform_request(masker: Masker, data: bytes, limits: Limits) -> bytes:
             "RESOURCE_EXHAUSTED",
             f"records: {count} records exceed the limit of {limits.max_batch_records} a request",
         )
-    docs = [decode_record(r) for r in request.records]
+    first, stop = part[0] * count // part[1], (part[0] + 1) * count // part[1]
+    records = request.records[first:stop]
+    docs = [decode_record(r) for r in records]
     outcomes = masker.mask_batch(docs)
     response = pb.TransformResponse(policy_version=masker.policy_version)
-    for index, (record, doc, outcome) in enumerate(zip(request.records, docs, outcomes,
-                                                       strict=True)):
+    for index, (record, doc, outcome) in enumerate(zip(records, docs, outcomes, strict=True),
+                                                   start=first):
         if outcome is not None:
             response.rejections.append(
                 pb.Rejection(index=index, reason=outcome.reason, rule=outcome.rule, id=record.id)
