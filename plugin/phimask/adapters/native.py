@@ -36,7 +36,8 @@ def decode_record(record: pb.Record) -> Document | Rejection:
         return Rejection("invalid_json")
     if not isinstance(payload, dict):
         return Rejection("not_an_object")
-    return {"payload": payload, "attributes": dict(record.attributes)}
+    attributes = record.attributes
+    return {"payload": payload, "attributes": dict(attributes) if attributes else {}}
 
 
 def transform_request(
@@ -76,7 +77,8 @@ def transform_request(
         out = response.records.add(
             payload=orjson.dumps(doc["payload"]), id=record.id, key_id=record.key_id
         )
-        out.attributes.update(_as_strings(doc["attributes"]))
+        if doc["attributes"]:
+            out.attributes.update(_as_strings(doc["attributes"]))
     return response.SerializeToString()
 
 
