@@ -105,7 +105,8 @@ class Masker:
     def _mask_document(self, doc: Document, jobs: list[ScanJob]) -> None:
         for root, value in doc.items():
             if type(value) is not dict and type(value) is not list:
-                raise _Reject("not_an_object")
+                self._mask_scalar_root(doc, root, value, jobs)
+                continue
             node = self._roots.get(root)
             if node is not None:
                 self._walk(value, (node,), None, None, 1, jobs)
@@ -113,6 +114,19 @@ class Masker:
                 self._free_dict(value, None, 1, jobs)
             else:
                 self._free_list(value, None, 1, jobs)
+
+    def _mask_scalar_root(self, doc: Document, root: str, value: Any,
+                          jobs: list[ScanJob]) -> None:
+        """A root that is one value (an OTLP body that is a plain string)."""
+        node = self.plan.roots.get(root)
+        rule = node.rule if node is not None else None
+        if rule is None:
+            if self._scan_unmapped:
+                self._queue(value, doc, root, jobs)
+            return
+        masked = self._apply(value, rule, doc, root, jobs)
+        if masked is not value:
+            doc[root] = None if masked is _DROP else masked
 
     def _hint_miss(self, key: str, top_level: bool) -> Rule | None:
         hint = hint_for(key, top_level)

@@ -148,3 +148,24 @@ def test_log_timestamps_stay_but_personal_dates_do_not(state_dir: Path) -> None:
     assert doc["payload"]["trace_id"] == "219099999"
     assert doc["payload"]["admission_time"] == "[REDACTED:DATE]"
     assert doc["payload"]["visit"]["time"] == "[REDACTED:DATE]"  # only a top-level `time`
+
+
+def test_other_roots_scalar_roots_and_the_payload_alias(state_dir: Path) -> None:
+    from phimask.detect import Scanner
+    from phimask.pipeline import Masker
+    from phimask.policy import compile_policy, load_yaml
+    from tests.conftest import HMAC_KEY
+
+    text = ("version: 1\nfields:\n  - {path: payload.patient.ssn, action: redact}\n"
+            "  - {path: resource.host, action: hmac}\n")
+    plan = compile_policy(load_yaml(text, "t.yaml"), roots=("body", "attributes", "resource"),
+                          state_dir=state_dir, hmac_key=HMAC_KEY)
+    masker = Masker(plan, Scanner.build(plan.detectors))
+    docs = [{"body": {"patient": {"ssn": "x"}}, "attributes": {"a": "mail a@b.org"}},
+            {"body": "call 212-555-0188 now", "attributes": {}},
+            {"resource": {"host": "web-1"}}]
+    assert masker.mask_batch(docs) == [None, None, None]
+    assert docs[0] == {"body": {"patient": {"ssn": "[REDACTED:SSN]"}},
+                       "attributes": {"a": "mail [REDACTED:EMAIL]"}}
+    assert docs[1]["body"] == "call [REDACTED:PHONE] now"
+    assert docs[2]["resource"]["host"].startswith("hmac:")

@@ -216,3 +216,36 @@ def union_all(parts: list[CharSet | None]) -> CharSet | None:
 
 def _size(cs: CharSet) -> int:
     return cs[0].bit_count() + (1000 if cs[1] else 0)
+
+
+
+_PLAIN_OPS = (C.LITERAL, C.NOT_LITERAL, C.ANY, C.IN)
+
+
+def looks_around(pattern: str) -> bool:
+    """Whether `pattern` may look at characters it does not match (anchors, `\\b`,
+    lookaround, backreferences); True when unsure."""
+    try:
+        parsed = parse(pattern)
+    except (re.error, Warning):
+        return True
+    return _looks_around(list(parsed.data))
+
+
+def _looks_around(nodes: list[Node]) -> bool:
+    for op, av in nodes:
+        if op in _PLAIN_OPS:
+            continue
+        if op in REPEATS or op is C.POSSESSIVE_REPEAT:
+            found = _looks_around(list(av[2].data))
+        elif op is C.SUBPATTERN:
+            found = _looks_around(list(av[3].data))
+        elif op is C.BRANCH:
+            found = any(_looks_around(list(b.data)) for b in av[1])
+        elif op is C.ATOMIC_GROUP:
+            found = _looks_around(list(av.data))
+        else:  # AT, ASSERT, ASSERT_NOT, GROUPREF, GROUPREF_EXISTS, anything new
+            found = True
+        if found:
+            return True
+    return False

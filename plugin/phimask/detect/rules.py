@@ -5,19 +5,32 @@ character on the left is dropped; one that touches on the right or fails the val
 is retried with shorter ends (up to `MAX_RETRY`; the longest acceptable end wins). An
 accepted match resumes the search at its end, a dropped one a character after its start.
 
+That procedure is what the code must produce, and it is computed more cheaply:
+
+- A dropped match has no effect but to move the search one character on, so the left
+  boundary is folded into the searched pattern as a negative lookbehind: the search
+  lands directly on the first match whose left side is clear. (Lookbehind sees the text
+  before the search position, exactly like the boundary check.)
+- A fixed-width pattern has no shorter end to retry, so a right-boundary failure only
+  drops the match: for those the right boundary is folded in as a negative lookahead.
+- A shorter end is only worth a `fullmatch` when it passes the (cheap, pure) right
+  boundary check; the conditions are all pure, so checking them in another order gives
+  the same answer.
+
 Hyperscan hints only make that search cheaper, never change its result: each hint is a
 (start, end) pair where `start` is the leftmost start of a match ending at `end`
 (HS_FLAG_SOM_LEFTMOST), and every `re` match ends at a hinted end. So, from `pos`:
-no hinted end after `pos` means no match; when no hinted pair straddles `pos`, the next
-match starts at the smallest hinted start >= `pos` (`re.match` there); otherwise the
-search may begin at `first hinted end after pos - longest match`. With a prefilter
-(Hyperscan scans a looser pattern) only the ends are used.
+no hinted end after `pos` means no match; the next match starts at or after
+`first hinted end after pos - longest match`, and when no hinted pair straddles `pos`,
+at or after the smallest hinted start >= `pos`. With a prefilter (Hyperscan scans a
+looser pattern) only the ends are used.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from itertools import islice
 
 from phimask.detect.detectors import Detector
 from phimask.detect.patterns import required_chars, widths
@@ -34,6 +47,22 @@ _ALNUM = _DIGITS | frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 _LETTERS = _ALNUM - _DIGITS
 _CLASSES: dict[str, frozenset[str]] = {"digit": _DIGITS, "alnum": _ALNUM, "word": _ALNUM | {"_"}}
 
+# The boundary checks below as `re` assertions (ASCII classes: unaffected by IGNORECASE
+# under re.ASCII, like the frozensets above).
+_NOT_AFTER = {
+    "digit": r"(?<![0-9])",
+    "alnum": r"(?<![0-9A-Za-z])",
+    "word": r"(?<![0-9A-Za-z_])",
+    "dotted": r"(?<![0-9A-Za-z])(?<![0-9A-Za-z]\.)(?<![A-Za-z]/)",
+}
+_NOT_BEFORE = {
+    "digit": r"(?![0-9])",
+    "alnum": r"(?![0-9A-Za-z])",
+    "word": r"(?![0-9A-Za-z_])",
+    "dotted": r"(?![0-9A-Za-z])(?!\.[0-9A-Za-z])",
+}
+_GLOBAL_FLAGS = re.compile(r"(?:\(\?[aiLmsux]+\))*")
+
 
 class Rule:
     __slots__ = (
@@ -42,9 +71,9 @@ class Rule:
         "fullmatch",
         "index",
         "left",
-        "match",
         "min_width",
         "required",
+        "retry",
         "right",
         "search",
         "validator",
@@ -60,7 +89,6 @@ class Rule:
         self.detector = detector
         self.index = index
         self.search = rx.search
-        self.match = rx.match
         self.fullmatch = rx.fullmatch
         self.validator = detector.validator
         self.min_width, self.width = widths(detector.pattern)
@@ -74,65 +102,109 @@ class Rule:
         elif detector.boundary != "none":
             chars = _CLASSES[detector.boundary]
             self.left, self.right = _touch_left(chars), _touch_right(chars)
+        fixed = self.width == self.min_width
+        if detector.boundary != "none":
+            bounded = _bounded(rx, detector.boundary, both_sides=fixed)
+            if bounded is not None:
+                self.search = bounded.search
+                self.left = None
+                if fixed:
+                    self.right = None
+        # Whether a failed match can be retried with a shorter end at all.
+        self.retry = not fixed and (self.right is not None or self.validator is not None)
 
     def find(self, text: str, out: list[Candidate], hints: Hints | None = None) -> None:
         """Append a Candidate for each accepted match; `hints` sorted by end."""
-        search, left, width = self.search, self.left, self.width
-        trust_starts = self.exact
+        if hints is not None:
+            self.find_hinted(text, out, hints)
+            return
+        search, left, right, validator = self.search, self.left, self.right, self.validator
         pos = 0
+        while (m := search(text, pos)) is not None:
+            start, end = m.span()
+            if left is None or not left(text, start):
+                if (right is None or not right(text, end)) and (
+                    validator is None or validator(text[start:end])
+                ):
+                    out.append((start, start - end, self.index, end))
+                    pos = end
+                    continue
+                if self.retry:
+                    end = self._shorter(text, start, end)
+                    if end > start:
+                        out.append((start, start - end, self.index, end))
+                        pos = end
+                        continue
+            pos = start + 1
+
+    def find_hinted(self, text: str, out: list[Candidate], hints: Hints) -> None:
+        """`find` starting each search where the hints allow (see the module docstring)."""
+        search, left, right, validator = self.search, self.left, self.right, self.validator
+        width, exact, last = self.width, self.exact, len(hints) - 1
+        if last < 0:
+            return
+        pos = k = 0
         while True:
-            if hints is None:
-                m = search(text, pos)
-            else:
-                # The first hinted end after pos; whether a hinted match straddles pos;
-                # else the first hinted start at or after pos.
-                first_end = -1
-                first_start = len(text)
-                for start, end in hints:
-                    if end > pos:
-                        if first_end < 0:
-                            first_end = end
-                        if start < pos:
-                            trust_starts = False
-                        elif start < first_start:
-                            first_start = start
-                if first_end < 0:
+            first_end = hints[k][1]
+            while first_end <= pos:
+                if k == last:
                     return
-                m = self.match(text, first_start) if trust_starts else None
-                if m is None:
-                    begin = pos if width is None else max(pos, first_end - width)
-                    m = search(text, begin)
-                trust_starts = self.exact
+                k += 1
+                first_end = hints[k][1]
+            begin = pos
+            if width is not None and first_end - width > begin:
+                begin = first_end - width
+            if exact:  # a start >= pos is the first start, one < pos says nothing
+                first = hints[k][0] if k == last else min(islice(hints, k, None))[0]
+                if first > begin:
+                    begin = first
+            m = search(text, begin)
             if m is None:
                 return
             start, end = m.span()
             if left is None or not left(text, start):
-                end = self._accept(text, start, end)
-                if end > start:
+                if (right is None or not right(text, end)) and (
+                    validator is None or validator(text[start:end])
+                ):
                     out.append((start, start - end, self.index, end))
                     pos = end
                     continue
+                if self.retry:
+                    end = self._shorter(text, start, end)
+                    if end > start:
+                        out.append((start, start - end, self.index, end))
+                        pos = end
+                        continue
             pos = start + 1
 
-    def _accept(self, text: str, start: int, end: int) -> int:
-        """The longest acceptable end at or before `end`, or -1."""
-        right, validator = self.right, self.validator
-        if (right is None or not right(text, end)) and (
-            validator is None or validator(text[start:end])
-        ):
-            return end
-        if right is None and validator is None:
-            return -1
-        fullmatch = self.fullmatch
+    def _shorter(self, text: str, start: int, end: int) -> int:
+        """The longest acceptable end before `end`, or -1."""
+        right, validator, fullmatch = self.right, self.validator, self.fullmatch
         lowest = max(start + self.min_width, end - MAX_RETRY)
         for shorter in range(end - 1, lowest - 1, -1):
             if (
-                fullmatch(text, start, shorter) is not None
-                and (right is None or not right(text, shorter))
+                (right is None or not right(text, shorter))
+                and fullmatch(text, start, shorter) is not None
                 and (validator is None or validator(text[start:shorter]))
             ):
                 return shorter
         return -1
+
+
+def _bounded(rx: re.Pattern[str], boundary: str, *, both_sides: bool) -> re.Pattern[str] | None:
+    """`rx` that only matches where the left boundary is clear (and the right one, when
+    `both_sides`), or None when the pattern cannot be wrapped."""
+    flags = _GLOBAL_FLAGS.match(rx.pattern)
+    head = flags.group() if flags else ""
+    body = rx.pattern[len(head) :]
+    after = _NOT_BEFORE[boundary] if both_sides else ""
+    try:
+        bounded = re.compile(f"{head}{_NOT_AFTER[boundary]}(?:{body}){after}", rx.flags)
+    except re.error:
+        return None
+    if bounded.groups != rx.groups or bounded.flags != rx.flags:
+        return None
+    return bounded
 
 
 def _touch_left(chars: frozenset[str]) -> Callable[[str, int], bool]:

@@ -105,18 +105,27 @@ class Scanner:
                     if candidates:
                         found[i] = self._resolve(candidates)
             return found
-        for i, per_rule in self._batch.scan(texts).items():
-            text = texts[i]
-            candidates = []
-            for r, hints in per_rule.items():
-                rules[r].find(text, candidates, hints)
-            if candidates:
-                found[i] = self._resolve(candidates)
+        current, text, candidates = -1, "", []
+        for i, r, hints in self._batch.scan(texts):  # each text's pairs come together
+            if i != current:
+                if candidates:
+                    found[current] = self._resolve(candidates)
+                    candidates = []
+                current, text = i, texts[i]
+            if hints is None:
+                rules[r].find(text, candidates)
+            else:
+                rules[r].find_hinted(text, candidates, hints)
+        if candidates:
+            found[current] = self._resolve(candidates)
         return found
 
     def _resolve(self, candidates: list[Candidate]) -> list[Match]:
-        candidates.sort()
         detectors = self.detectors
+        if len(candidates) == 1:
+            start, _, index, end = candidates[0]
+            return [Match(start, end, detectors[index])]
+        candidates.sort()
         out: list[Match] = []
         taken = 0
         for start, _, index, end in candidates:

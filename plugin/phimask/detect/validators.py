@@ -146,7 +146,8 @@ def _ymd_ok(year: int, month: int, day: int) -> bool:
         return False
     # A two-digit year is checked against a leap year so 2/29/xx is never rejected.
     leap_year = year if year >= 100 else 2000
-    return day <= calendar.monthrange(leap_year, month)[1]
+    # calendar.monthrange's day count, without the weekday it also computes
+    return day <= calendar.mdays[month] + (month == 2 and calendar.isleap(leap_year))
 
 
 def _year_ok(year_text: str) -> bool:

@@ -224,7 +224,10 @@ def _rule(doc: Located, where: str, raw: Any, order: int, roots: Sequence[str],
     except PathError as exc:
         raise doc.error(f"{where}.path", f"bad path: {exc}") from None
     first = segments[0]
-    if not (isinstance(first, Key) and first.name in roots) or len(segments) == 1:
+    if first == Key("payload") and len(segments) > 1:
+        # `payload.` always names the record itself: an OTLP body, a Vector event.
+        segments = (Key(roots[0]), *segments[1:])
+    elif not (isinstance(first, Key) and first.name in roots) or len(segments) == 1:
         segments = (Key(roots[0]), *segments)
     options = {k: v for k, v in raw.items() if k not in RULE_KEYS}
     last_key = next((s.name for s in reversed(segments) if isinstance(s, Key)), "value")
