@@ -169,3 +169,16 @@ def test_other_roots_scalar_roots_and_the_payload_alias(state_dir: Path) -> None
                        "attributes": {"a": "mail [REDACTED:EMAIL]"}}
     assert docs[1]["body"] == "call [REDACTED:PHONE] now"
     assert docs[2]["resource"]["host"].startswith("hmac:")
+
+
+def test_a_path_also_names_dotted_keys(state_dir: Path) -> None:
+    text = "version: 1\nprofile: none\nunmapped_strings: keep\nfields:\n" \
+           "  - {path: attributes.user.email, action: redact}\n" \
+           "  - {path: host.name, action: hmac}\n"
+    masker = masker_for(text, state_dir)
+    doc = mask_one(masker, {"host.name": "web-1", "host": {"name": "web-2"}, "other": "x"},
+                   {"user.email": "a@b.org", "user": "kept"})
+    assert doc["payload"]["host.name"].startswith("hmac:")
+    assert doc["payload"]["host"]["name"].startswith("hmac:")
+    assert doc["payload"]["other"] == "x"
+    assert doc["attributes"] == {"user.email": "[REDACTED:EMAIL]", "user": "kept"}

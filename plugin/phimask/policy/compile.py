@@ -124,17 +124,24 @@ def compile_policy(
     raw_fields = data.get("fields", [])
     if not isinstance(raw_fields, list):
         raise doc.error("fields", "must be a list of {path, action, ...}")
+    seen_paths: dict[str, Rule] = {}
     for i, raw in enumerate(raw_fields):
         where = f"fields[{i}]"
         rule, segments = _rule(doc, where, raw, i, roots, state_dir, extra)
         root = segments[0]
         assert isinstance(root, Key)
-        node = trie[root.name]
-        for seg in segments[1:]:
-            node = node.child(seg)
-        if node.rule is not None:
+        primary, *others = _spellings(segments[1:])
+        node = _node_at(trie[root.name], primary)
+        if node.rule is not None and node.rule.rule_id in seen_paths:
             raise doc.error(f"{where}.path", f"same path as rule {node.rule.rule_id!r}")
         node.rule = rule
+        seen_paths[rule.rule_id] = rule
+        for spelling in others:
+            node = _node_at(trie[root.name], spelling)
+            if node.rule is None or (rule.wildcards, rule.order) < (
+                node.rule.wildcards, node.rule.order
+            ):
+                node.rule = rule
         rules.append(rule)
 
     hints = _hints(state_dir, extra) if profile == "safe-harbor" else None
@@ -148,6 +155,32 @@ def compile_policy(
         detectors=tuple(detectors),
         rules=tuple(rules),
     )
+
+
+MAX_SPELLED_KEYS = 6
+
+
+def _spellings(segments: tuple[Segment, ...]) -> list[tuple[Segment, ...]]:
+    """Every way to read a path's consecutive keys as one dotted key, the path as
+    written first: `user.email` also names an attribute called "user.email", as OTel
+    attribute keys are (`host.name`), and a record flattened by a shipper."""
+    if sum(isinstance(s, Key) for s in segments) > MAX_SPELLED_KEYS:
+        return [segments]
+    spelled: list[tuple[Segment, ...]] = [()]
+    for seg in segments:
+        grown: list[tuple[Segment, ...]] = []
+        for prefix in spelled:
+            grown.append((*prefix, seg))
+            if isinstance(seg, Key) and prefix and isinstance(prefix[-1], Key):
+                grown.append((*prefix[:-1], Key(f"{prefix[-1].name}.{seg.name}")))
+        spelled = grown
+    return spelled
+
+
+def _node_at(node: Node, segments: tuple[Segment, ...]) -> Node:
+    for seg in segments:
+        node = node.child(seg)
+    return node
 
 
 def _choice(doc: Located, data: Mapping[str, Any], key: str, default: str,
