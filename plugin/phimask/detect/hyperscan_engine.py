@@ -7,17 +7,17 @@ like `re` with re.ASCII, and with HS_FLAG_SOM_LEFTMOST (dropped per pattern when
 makes one too large to compile). A match that spans the separator (only a policy
 pattern can) just costs a useless search: `re` on the one text decides every result.
 
-A detector with a boundary is scanned with the boundary folded in, so Hyperscan does
-not report the many matches that touch it (hex ids, long digit runs): a character
-outside the boundary class (or the start of the buffer; every text but the first
-follows a separator) before the match, and one after it (the separator after the
-last character of a text counts) when every acceptable end must be followed by one:
-always for a fixed-width pattern (nothing shorter to retry), and for one that only
-looks at what it matches (a retried shorter end is checked with `fullmatch`, which
-cannot see past it). The reported end is then one character past the match end, and
-the reported start one character before the match start (or at it, at the buffer
-start): rules.Rule.find only needs a hinted end at every acceptable end and a hinted
-start at or before it.
+A detector with a boundary is scanned with it folded in, so that Hyperscan does not
+report the many matches that touch it (in hex ids, long digit runs, timestamps): a
+character outside the boundary class must come before the match (the separator does,
+for every text but the first, which starts the buffer: `^`) and, when every end the
+search can accept must be followed by one, after it (the separator after each text
+counts). That holds for a fixed-width pattern (no shorter end to retry) and for one
+that looks at nothing beyond what it matches (a shorter end is confirmed with
+`fullmatch`, which sees no further, and checked against the boundary). The reported
+end then lies one character past the match end, which `scan` takes back, and the
+reported start one character before the match start, which `rules.Rule.find_hinted`
+accepts: it needs a hinted start at or before the start of each match it can accept.
 """
 
 from __future__ import annotations
@@ -109,13 +109,13 @@ def _som_ok(hs: ModuleType, pattern: str, case_insensitive: bool) -> bool:
 
 
 def _bounded(detector: Detector) -> tuple[str, int] | None:
-    """The pattern with the detector's boundary folded in, and how many characters
-    the reported end lies past the match end; None when there is no boundary to fold."""
+    """The detector's pattern with its boundary folded in, and how many characters the
+    reported end lies past the match end; None when there is nothing to fold."""
     if detector.boundary == "none" or detector.prefilter is not None:
         return None
     outside = _OUTSIDE[detector.boundary]
-    low, high = widths(detector.pattern)
-    if low == high or not looks_around(detector.pattern):
+    shortest, longest = widths(detector.pattern)
+    if shortest == longest or not looks_around(detector.pattern):
         return f"(?:^|{outside})(?:{detector.pattern}){outside}", 1
     return f"(?:^|{outside})(?:{detector.pattern})", 0
 
@@ -136,8 +136,9 @@ class HyperscanBatch:
         try:
             self._db = _compile(hs, patterns, self._flags(detectors))
         except hs.error:
-            for j, d in enumerate(detectors):  # a folded boundary must not cost a pattern
-                if bounded[j] and hyperscan_problem(patterns[j], case_insensitive=d.case_insensitive):
+            for j, d in enumerate(detectors):  # a folded boundary never costs a detector
+                ci = d.case_insensitive
+                if bounded[j] and hyperscan_problem(patterns[j], case_insensitive=ci):
                     patterns[j], self._trail[j] = plain[j], 0
             self._som = [
                 _som_ok(hs, p, d.case_insensitive) for p, d in zip(patterns, detectors, strict=True)
@@ -154,12 +155,12 @@ class HyperscanBatch:
         self._local = threading.local()
 
     def scan(self, texts: Sequence[str]) -> Iterator[tuple[int, int, Hints | None]]:
-        """(text index, detector index, hints) for the pairs that may match, each text's
-        pairs together.
+        """(text index, detector index, hints) for the pairs that may match; a text's
+        pairs come one after another.
 
-        Hints are (start, end) str offsets in the text, sorted by end: every acceptable
-        match ends at a hinted end whose start is at or before its own. A text that is
-        not valid UTF-8 (a lone surrogate) is not scanned: all its detectors get None.
+        Hints are (start, end) str offsets in the text, sorted by end; see
+        `rules.Rule.find_hinted` for what they promise. A text that is not valid UTF-8
+        (a lone surrogate) is not scanned: all its detectors get None.
         """
         data, ends, unscanned = _encode(texts)
         events: list[tuple[int, int, int]] = []
@@ -168,22 +169,18 @@ class HyperscanBatch:
         def on_match(rule: int, start: int, end: int, _flags: int, _ctx: object) -> None:
             record((rule, start, end))
 
-        if data:
-            self._db.scan(data, match_event_handler=on_match, scratch=self._scratch())
+        self._db.scan(data, match_event_handler=on_match, scratch=self._scratch())
         rules, som, trail = self._rules, self._som, self._trail
         if events:
             skip = frozenset(unscanned)
-            # A match belongs to the first text whose separator is at or after its last
-            # byte (a folded boundary may end on the separator); bases[i + 1] is just
-            # past text i's separator.
+            # bases[i] is where text i starts. A match belongs to the text whose own
+            # bytes or separator hold its last byte: the first with bases[i + 1] >= end.
             bases = [0, *map(add, ends, repeat(1))]
-            nexts = bases[1:]
             rule_ids, starts, stops = zip(*events, strict=True)
-            texts_of = map(bisect_left, repeat(nexts), stops)
+            texts_of = map(bisect_left, repeat(bases[1:]), stops)  # stays in C
             keys = map(add, map(mul, texts_of, repeat(rules)), rule_ids)
-            packed = sorted(zip(keys, stops, starts))  # by text, rule, end
-            for key, group in groupby(packed, _KEY):
-                i, rule = divmod(key, rules)
+            for key, group in groupby(sorted(zip(keys, stops, starts, strict=True)), _KEY):
+                i, rule = divmod(key, rules)  # by text, then detector, then end
                 if skip and i in skip:
                     continue
                 base = bases[i]
@@ -212,12 +209,15 @@ class HyperscanBatch:
         return scratch
 
 
-def _char_offsets(group: Iterator[tuple[int, int, int]], base: int, data: bytes, trail: int) -> Hints:
-    """(key, stop, start) byte offsets in the joined buffer as (start, end) str offsets
-    in the text starting at `base`, the end moved back `trail` characters.
+def _char_offsets(
+    group: Iterator[tuple[int, int, int]], base: int, data: bytes, trail: int
+) -> Hints:
+    """(key, end, start) byte offsets in the joined buffer as (start, end) str offsets
+    in the text starting at `base`, each end taken back `trail` characters.
 
-    A start before the text (a pattern that spans the separator) comes out negative,
-    which the search treats as a start before any it could take.
+    A start before the text (a pattern that spans the separator, or a folded boundary
+    on it) comes out negative, which the search takes as a start before any it could
+    accept.
     """
 
     known: dict[int, int] = {}
@@ -235,7 +235,7 @@ def _char_offsets(group: Iterator[tuple[int, int, int]], base: int, data: bytes,
 
 def _encode(texts: Sequence[str]) -> tuple[bytes, list[int], list[int]]:
     """The batch as UTF-8, each text followed by the separator; `ends[i]` is the byte
-    offset just past text i (its separator's). Texts that cannot be encoded (lone
+    offset just past text i, where its separator is. Texts that cannot be encoded (lone
     surrogates) are left empty and listed."""
     joined = SEPARATOR.join(texts) + SEPARATOR
     unscanned: list[int] = []

@@ -218,7 +218,6 @@ def _size(cs: CharSet) -> int:
     return cs[0].bit_count() + (1000 if cs[1] else 0)
 
 
-
 _PLAIN_OPS = (C.LITERAL, C.NOT_LITERAL, C.ANY, C.IN)
 
 

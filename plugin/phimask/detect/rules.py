@@ -5,25 +5,26 @@ character on the left is dropped; one that touches on the right or fails the val
 is retried with shorter ends (up to `MAX_RETRY`; the longest acceptable end wins). An
 accepted match resumes the search at its end, a dropped one a character after its start.
 
-That procedure is what the code must produce, and it is computed more cheaply:
+The code computes exactly that, more cheaply:
 
-- A dropped match has no effect but to move the search one character on, so the left
-  boundary is folded into the searched pattern as a negative lookbehind: the search
-  lands directly on the first match whose left side is clear. (Lookbehind sees the text
-  before the search position, exactly like the boundary check.)
-- A fixed-width pattern has no shorter end to retry, so a right-boundary failure only
-  drops the match: for those the right boundary is folded in as a negative lookahead.
-- A shorter end is only worth a `fullmatch` when it passes the (cheap, pure) right
-  boundary check; the conditions are all pure, so checking them in another order gives
-  the same answer.
+- A dropped match only moves the search one character on, so the left boundary is
+  folded into the searched pattern as a negative lookbehind, and the search lands on
+  the first match whose left side is clear. (A lookbehind sees the text before the
+  search position, as the boundary check does; the match found at a position does not
+  depend on where the search began.)
+- A fixed-width pattern has no shorter end to retry, so failing the right boundary just
+  drops the match: there the right boundary is folded in too, as a negative lookahead.
+- The right boundary, the `fullmatch` and the validator are pure, so a shorter end is
+  checked against the (cheap) boundary first and only then confirmed with `fullmatch`.
 
-Hyperscan hints only make that search cheaper, never change its result: each hint is a
-(start, end) pair where `start` is the leftmost start of a match ending at `end`
-(HS_FLAG_SOM_LEFTMOST), and every `re` match ends at a hinted end. So, from `pos`:
-no hinted end after `pos` means no match; the next match starts at or after
-`first hinted end after pos - longest match`, and when no hinted pair straddles `pos`,
-at or after the smallest hinted start >= `pos`. With a prefilter (Hyperscan scans a
-looser pattern) only the ends are used.
+Hyperscan hints only make the search cheaper, never change its result. A hint is a
+(start, end) pair, and the hints promise that every match the search would accept has
+a hinted end after its start and at most the longest match past it, and (unless the
+rule has a prefilter: Hyperscan scans a looser pattern) a hint with such an end whose
+start is at or before its own. So from `pos`, no hinted end after `pos` means nothing
+more to accept, and the next match to accept starts at or after both `first hinted end
+after pos - longest match` and the smallest start hinted with an end after `pos`. Any
+match the search meets before it is dropped or rejected, as it would have been.
 """
 
 from __future__ import annotations
@@ -113,11 +114,8 @@ class Rule:
         # Whether a failed match can be retried with a shorter end at all.
         self.retry = not fixed and (self.right is not None or self.validator is not None)
 
-    def find(self, text: str, out: list[Candidate], hints: Hints | None = None) -> None:
-        """Append a Candidate for each accepted match; `hints` sorted by end."""
-        if hints is not None:
-            self.find_hinted(text, out, hints)
-            return
+    def find(self, text: str, out: list[Candidate]) -> None:
+        """Append a Candidate for each accepted match."""
         search, left, right, validator = self.search, self.left, self.right, self.validator
         pos = 0
         while (m := search(text, pos)) is not None:
@@ -138,7 +136,8 @@ class Rule:
             pos = start + 1
 
     def find_hinted(self, text: str, out: list[Candidate], hints: Hints) -> None:
-        """`find` starting each search where the hints allow (see the module docstring)."""
+        """`find`, each search starting where the hints allow (see the module docstring):
+        `hints` sorted by end."""
         search, left, right, validator = self.search, self.left, self.right, self.validator
         width, exact, last = self.width, self.exact, len(hints) - 1
         if last < 0:
@@ -154,7 +153,7 @@ class Rule:
             begin = pos
             if width is not None and first_end - width > begin:
                 begin = first_end - width
-            if exact:  # a start >= pos is the first start, one < pos says nothing
+            if exact:
                 first = hints[k][0] if k == last else min(islice(hints, k, None))[0]
                 if first > begin:
                     begin = first

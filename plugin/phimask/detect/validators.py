@@ -139,6 +139,8 @@ _DAY_FIRST = re.compile(r"(\d{1,2})(?:st|nd|rd|th)? +(?:of +)?([A-Za-z]+)", re.A
 _YEAR = re.compile(r"(\d{4})$", re.ASCII)
 
 MIN_YEAR, MAX_YEAR = 1800, 2199
+# calendar.monthrange's day counts, without the weekday it also works out
+_MONTH_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 def _ymd_ok(year: int, month: int, day: int) -> bool:
@@ -146,8 +148,7 @@ def _ymd_ok(year: int, month: int, day: int) -> bool:
         return False
     # A two-digit year is checked against a leap year so 2/29/xx is never rejected.
     leap_year = year if year >= 100 else 2000
-    # calendar.monthrange's day count, without the weekday it also computes
-    return day <= calendar.mdays[month] + (month == 2 and calendar.isleap(leap_year))
+    return day <= _MONTH_DAYS[month] + (month == 2 and calendar.isleap(leap_year))
 
 
 def _year_ok(year_text: str) -> bool:
