@@ -56,6 +56,13 @@ def _choice(*choices: str) -> Callable[[str], str]:
     return parse
 
 
+def _downstream(text: str) -> str:
+    from .forward.downstream import parse_downstream_url
+
+    parse_downstream_url(text)
+    return text
+
+
 def _path(text: str) -> Path:
     return Path(text).expanduser()
 
@@ -88,6 +95,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_inflight", _positive_int,
             "batches in flight before new ones get UNAVAILABLE; 0 means 4 per worker", "N"),
     Setting("drain_seconds", float, "on SIGTERM, how long in-flight batches may take", "SECONDS"),
+    Setting("otlp_downstream", _downstream,
+            "where masked OTLP logs go (OTLP/gRPC: a Fluent Bit opentelemetry input, "
+            "a Collector)", "URL"),
+    Setting("vector_downstream", _downstream,
+            "where masked Vector events go (a Vector `vector` source)", "URL"),
+    Setting("forward_timeout", float,
+            "longest a batch may wait for its downstream when the caller sets no deadline",
+            "SECONDS"),
     Setting("scanner", _choice("auto", "hyperscan", "re"), "free-text scanning engine", "ENGINE"),
     Setting("log_level", _choice("debug", "info", "warning", "error"), "log level", "LEVEL"),
 )
@@ -104,6 +119,9 @@ class Settings:
     max_batch_records: int = 100_000
     max_inflight: int = 0
     drain_seconds: float = 30.0
+    otlp_downstream: str | None = None
+    vector_downstream: str | None = None
+    forward_timeout: float = 30.0
     scanner: str = "auto"
     log_level: str = "info"
 

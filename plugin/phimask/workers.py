@@ -1,147 +1,155 @@
-"""Run batches on N worker processes, whatever connection they arrived on.
+"""What the server asks of its masking workers, per wire protocol.
 
 The server process only moves bytes: each serialized request goes to the next idle
-worker, which parses, masks and serializes the reply. SO_REUSEPORT would spread load
-by connection, and Vector sends everything over one HTTP/2 connection; a shared task
-queue spreads it by request. With `workers=0` batches run on a thread of the server
-process instead (tests, tiny deployments).
+worker (worker_processes.py), which parses, masks and serializes the result.
+SO_REUSEPORT would spread load by connection, and Vector sends everything over one
+HTTP/2 connection; handing requests to idle workers spreads it by request. With
+`workers=0` batches run on a thread of the server process instead (tests, tiny
+deployments).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import os
-import signal
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from multiprocessing import get_context
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+from .adapters import otlp, vector
 from .adapters.native import Limits, RequestError, transform_request
 from .config import Settings
 from .pipeline import Masker
 from .runtime import build_masker
+from .worker_processes import WorkerDied, WorkerProcesses
 
 log = logging.getLogger("phimask.workers")
 
 # Requests smaller than this are not worth cutting across workers.
 SPLIT_FROM_BYTES = 64 * 1024
 MAX_PARTS = 8
-# A worker's result: the reply, or (status name, message) for a request error.
-Outcome = tuple[bool, bytes | tuple[str, str]]
+# The wire protocols a worker translates, and the document roots each one has.
+ROOTS = {
+    "native": ("payload", "attributes"),
+    "otlp": otlp.OTLP_ROOTS,
+    "vector": vector.VECTOR_ROOTS,
+}
+# A worker's result: the protocol's result, or (status name, message) for a bad request.
+Outcome = tuple[bool, Any]
 
-_masker: Masker | None = None
+_maskers: dict[str, Masker] = {}
 _limits = Limits()
 
 
-def _init_worker(settings: Settings) -> None:
-    global _masker, _limits
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server process decides when to stop
-    _masker = build_masker(settings)
+def _load(settings: Settings) -> None:
+    global _limits
+    for kind, roots in ROOTS.items():
+        _maskers[kind] = build_masker(settings, roots=roots)
     _limits = Limits(settings.max_batch_records)
 
 
-def _ping() -> int:
-    assert _masker is not None
-    return os.getpid()
-
-
-def _transform(data: bytes, part: tuple[int, int] = (0, 1)) -> Outcome:
-    assert _masker is not None
+def _transform(kind: str, data: bytes, part: tuple[int, int] = (0, 1)) -> Outcome:
+    masker = _maskers[kind]
     try:
-        return True, transform_request(_masker, data, _limits, part)
+        if kind == "native":
+            return True, transform_request(masker, data, _limits, part)
+        if kind == "otlp":
+            return True, otlp.transform_export(masker, data, _limits)
+        return True, vector.transform_push(masker, data, _limits)
     except RequestError as exc:
         return False, (exc.status, str(exc))
     except Exception as exc:  # never let a value-bearing exception cross the process line
-        log.error("masking failed", extra={"error_type": type(exc).__name__})
+        log.error("masking failed", extra={"error_type": type(exc).__name__, "protocol": kind})
         return False, ("INTERNAL", "internal error while masking the batch")
 
 
 class BatchRunner:
-    """Runs transform_request for the server, bounded by `inflight_limit`."""
+    """Runs the protocol translations for the server, bounded by `inflight_limit`."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.workers = settings.workers
         self._slots: asyncio.Semaphore | None = None
-        self._busy = 0  # worker tasks submitted and not finished
-        self._executor: Executor = self._new_executor()
-
-    def _new_executor(self) -> Executor:
+        self._processes: WorkerProcesses | None = None
+        self._thread: ThreadPoolExecutor | None = None
         if self.workers == 0:
-            _init_worker_inline(self.settings)
-            return ThreadPoolExecutor(max_workers=1, thread_name_prefix="phimask-mask")
-        return ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=get_context("spawn"),  # never fork a process that runs gRPC
-            initializer=_init_worker,
-            initargs=(self.settings,),
-        )
+            _load(settings)
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="phimask-mask")
+        else:
+            self._processes = WorkerProcesses(self.workers, _load, settings, _transform)
 
     async def start(self) -> None:
         """Start every worker and load its policy before the server says SERVING."""
         self._slots = asyncio.Semaphore(self.settings.inflight_limit)
-        loop = asyncio.get_running_loop()
-        pings = [loop.run_in_executor(self._executor, _ping) for _ in range(max(1, self.workers))]
-        await asyncio.gather(*pings)
+        if self._processes is not None:
+            await self._processes.start()
 
     async def run(self, data: bytes, *, wait: bool = False) -> bytes:
-        """Mask one serialized request. At the in-flight limit a unary call is told
-        UNAVAILABLE at once; a stream (`wait=True`) waits, which stops it reading and
-        lets HTTP/2 flow control push back on the client."""
+        """Mask one serialized phimask.v1 request into its serialized reply. At the
+        in-flight limit a unary call is told UNAVAILABLE at once; a stream (`wait=True`)
+        waits, which stops it reading and lets HTTP/2 flow control push back."""
+        async with self._slot(wait):
+            parts = self._parts(len(data))
+            outcomes = await asyncio.gather(
+                *(self._submit("native", data, (i, parts)) for i in range(parts))
+            )
+        replies = [_unwrap(outcome) for outcome in outcomes]
+        return b"".join(replies)
+
+    async def run_otlp(self, data: bytes) -> otlp.OtlpResult:
+        async with self._slot(False):
+            result = _unwrap(await self._submit("otlp", data, (0, 1)))
+        assert isinstance(result, otlp.OtlpResult)
+        return result
+
+    async def run_vector(self, data: bytes) -> vector.VectorResult:
+        async with self._slot(False):
+            result = _unwrap(await self._submit("vector", data, (0, 1)))
+        assert isinstance(result, vector.VectorResult)
+        return result
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, wait: bool) -> AsyncIterator[None]:
         assert self._slots is not None, "start() first"
         if not wait and self._slots.locked():
             raise RequestError("UNAVAILABLE", "phimask is at its in-flight batch limit; retry")
         async with self._slots:
-            parts = self._parts(len(data))
-            outcomes = await asyncio.gather(*(self._submit(data, (i, parts)) for i in range(parts)))
-        replies: list[bytes] = []
-        for ok, result in outcomes:
-            if not ok:
-                status, message = result
-                raise RequestError(str(status), str(message))
-            assert isinstance(result, bytes)
-            replies.append(result)
-        return b"".join(replies)
+            yield
 
     def _parts(self, size: int) -> int:
         """Into how many slices to cut a request: one per idle worker when it is big
         enough, so a batch's latency at low load is a fraction of its masking time.
         At full load no worker is idle and nothing is cut."""
-        if self.workers < 2 or size < SPLIT_FROM_BYTES:
+        if self._processes is None or self.workers < 2 or size < SPLIT_FROM_BYTES:
             return 1
-        return max(1, min(self.workers - self._busy, MAX_PARTS))
+        return max(1, min(self._processes.idle, MAX_PARTS))
 
-    async def _submit(self, data: bytes, part: tuple[int, int]) -> Outcome:
-        loop = asyncio.get_running_loop()
-        self._busy += 1
+    async def _submit(self, kind: str, data: bytes, part: tuple[int, int]) -> Outcome:
+        if self._processes is None:
+            assert self._thread is not None
+            return await asyncio.get_running_loop().run_in_executor(
+                self._thread, _transform, kind, data, part
+            )
         try:
-            executor = self._executor
-            try:
-                future = loop.run_in_executor(executor, _transform, data, part)
-            except BrokenProcessPool:  # a worker died while idle: nothing of this ran yet
-                executor = self._replace(executor)
-                future = loop.run_in_executor(executor, _transform, data, part)
-            try:
-                return await future
-            except BrokenProcessPool:
-                self._replace(executor)
-                raise RequestError("UNAVAILABLE", "a masking worker died; retry") from None
-        finally:
-            self._busy -= 1
-
-    def _replace(self, broken: Executor) -> Executor:
-        if broken is self._executor:  # the first to notice replaces the pool
-            log.error("a masking worker died; restarting the workers")
-            broken.shutdown(wait=False)
-            self._executor = self._new_executor()
-        return self._executor
+            outcome: Outcome = await self._processes.call(kind, data, part)
+        except WorkerDied:
+            raise RequestError("UNAVAILABLE", "a masking worker died; retry") from None
+        except Exception as exc:  # a replacement that would not start, a broken pipe
+            log.error("masking workers failed", extra={"error_type": type(exc).__name__})
+            raise RequestError("UNAVAILABLE", "masking workers are restarting; retry") from None
+        return outcome
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._processes is not None:
+            self._processes.close()
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
 
 
-def _init_worker_inline(settings: Settings) -> None:
-    global _masker, _limits
-    _masker = build_masker(settings)
-    _limits = Limits(settings.max_batch_records)
+def _unwrap(outcome: Outcome) -> Any:
+    ok, result = outcome
+    if not ok:
+        status, message = result
+        raise RequestError(str(status), str(message))
+    return result

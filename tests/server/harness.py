@@ -42,8 +42,9 @@ class RunningServer:
 @contextmanager
 def phimask_server(state_dir: Path, *args: str, env: dict[str, str] | None = None
                    ) -> Iterator[RunningServer]:
-    cmd = [sys.executable, "-m", "phimask", "serve", "--listen", "127.0.0.1:0",
-           "--state-dir", str(state_dir), *args]
+    listen = [] if "--listen" in args else ["--listen", "127.0.0.1:0"]
+    cmd = [sys.executable, "-m", "phimask", "serve", *listen, "--state-dir", str(state_dir),
+           *args]
     process = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                env={**os.environ, **(env or {})})
     lines: list[str] = []

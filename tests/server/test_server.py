@@ -179,17 +179,18 @@ def test_split_batches_keep_order_and_rejection_indices(server) -> None:  # type
 def test_a_killed_worker_costs_one_retry_not_data(tmp_path: Path) -> None:
     with phimask_server(tmp_path, "--workers", "2") as server, server.channel() as channel:
         stub = server.stub(channel)
-        batch = request(*[record(i) for i in range(3000)])
-        future = stub.Transform.future(request(*[record(i) for i in range(30_000)]), timeout=60)
-        time.sleep(0.3)
+        big = request(*[record(i) for i in range(90_000)])  # about a second of masking
+        future = stub.Transform.future(big, timeout=60)
+        time.sleep(0.4)
         ticks = _child_cpu_ticks(server.process.pid)
         victim = max(ticks, key=lambda pid: ticks[pid])  # a worker, busy masking
         os.kill(victim, signal.SIGKILL)
-        try:
-            reply = future.result()
-            assert len(reply.records) == 30_000  # it finished before the kill landed
-        except grpc.RpcError as exc:
-            assert exc.code() == grpc.StatusCode.UNAVAILABLE
-        for _ in range(3):  # the pool is back: the shipper's retry succeeds, and the next
+        with pytest.raises(grpc.RpcError) as info:
+            future.result()
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE  # the shipper retries
+        batch = request(*[record(i) for i in range(3000)])
+        for _ in range(3):  # a new worker took its place: the retry and the next succeed
             assert len(stub.Transform(batch, timeout=60).records) == 3000
+        assert len(stub.Transform(big, timeout=60).records) == 90_000
         assert server.process.poll() is None
+        assert victim not in _child_cpu_ticks(server.process.pid)

@@ -1,0 +1,162 @@
+"""The gRPC handlers, one generic handler per wire protocol.
+
+They run in the server process and only move bytes: masking happens on the workers
+(workers.py), delivery in forward/. Every failure reaches the caller as a deliberate
+status; nothing escapes as UNKNOWN, which Vector retries forever and Fluent Bit drops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import grpc
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as otlp_pb
+
+from ._gen.phimask.v1 import transform_pb2
+from ._gen.vector import vector_pb2
+from .adapters.native import RequestError
+from .adapters.otlp import partial_success_message
+from .forward import Downstream, DownstreamError
+from .pipeline import Rejection
+from .workers import BatchRunner
+
+log = logging.getLogger("phimask.receivers")
+Context = grpc.aio.ServicerContext[bytes, bytes]
+NATIVE = transform_pb2.DESCRIPTOR.services_by_name["BatchTransform"].full_name
+OTLP = otlp_pb.DESCRIPTOR.services_by_name["LogsService"].full_name
+VECTOR = vector_pb2.DESCRIPTOR.services_by_name["Vector"].full_name
+STREAM_WINDOW = 8  # requests of one stream masked ahead of the reply being written
+DEADLINE_MARGIN = 0.2  # answer UNAVAILABLE ourselves just before the caller gives up
+
+
+async def _abort(context: Context, status: str, message: str) -> None:
+    await context.abort(getattr(grpc.StatusCode, status, grpc.StatusCode.INTERNAL), message)
+
+
+def guarded(handler: Callable[[bytes, Context], Awaitable[bytes]]
+            ) -> Callable[[bytes, Context], Awaitable[bytes]]:
+    """Turn every failure of a unary handler into a deliberate status."""
+
+    async def run(request: bytes, context: Context) -> bytes:
+        try:
+            return await handler(request, context)
+        except (RequestError, DownstreamError) as exc:
+            await _abort(context, exc.status, str(exc))
+        except Exception as exc:
+            log.error("unexpected error in a handler", extra={"error_type": type(exc).__name__})
+            await _abort(context, "INTERNAL", "internal error; the batch was not processed")
+        raise AssertionError("unreachable: abort raises")
+
+    return run
+
+
+def deadline_of(context: Context, default: float) -> float:
+    remaining = context.time_remaining()
+    budget = default if remaining is None else max(0.0, remaining - DEADLINE_MARGIN)
+    return time.monotonic() + budget
+
+
+def log_rejections(protocol: str, rejections: list[tuple[int, Rejection]]) -> None:
+    if rejections:
+        reasons = Counter(f"{r.reason}:{r.rule}" if r.rule else r.reason for _, r in rejections)
+        log.warning("records rejected", extra={"protocol": protocol, "count": len(rejections),
+                                               "reasons": dict(reasons)})
+
+
+def native_handler(runner: BatchRunner) -> grpc.GenericRpcHandler:
+    async def transform(request: bytes, context: Context) -> bytes:
+        return await runner.run(request)
+
+    async def transform_stream(requests: AsyncIterator[bytes], context: Context
+                               ) -> AsyncIterator[bytes]:
+        # Several requests of one stream are masked at once; replies keep request order.
+        pending: asyncio.Queue[asyncio.Future[bytes] | None] = asyncio.Queue(STREAM_WINDOW)
+
+        async def read() -> None:
+            async for request in requests:
+                await pending.put(asyncio.ensure_future(runner.run(request, wait=True)))
+            await pending.put(None)
+
+        reader = asyncio.create_task(read())
+        try:
+            while (future := await pending.get()) is not None:
+                try:
+                    yield await future
+                except RequestError as exc:
+                    await _abort(context, exc.status, str(exc))
+                except Exception as exc:
+                    log.error("unexpected error in a stream",
+                              extra={"error_type": type(exc).__name__})
+                    await _abort(context, "INTERNAL", "internal error; the batch was not processed")
+            await reader
+        finally:
+            reader.cancel()
+            while not pending.empty():
+                leftover = pending.get_nowait()
+                if leftover is not None:
+                    leftover.cancel()
+
+    return grpc.method_handlers_generic_handler(NATIVE, {
+        "Transform": grpc.unary_unary_rpc_method_handler(guarded(transform)),
+        "TransformStream": grpc.stream_stream_rpc_method_handler(transform_stream),
+    })
+
+
+def otlp_handler(runner: BatchRunner, downstream: Downstream | None,
+                 forward_timeout: float) -> grpc.GenericRpcHandler:
+    async def export(request: bytes, context: Context) -> bytes:
+        if downstream is None:
+            raise DownstreamError("UNAVAILABLE", "no OTLP downstream is configured "
+                                  "(--otlp-downstream); retry once it is")
+        deadline = deadline_of(context, forward_timeout)
+        result = await runner.run_otlp(request)
+        downstream_rejected, downstream_message = 0, ""
+        if result.accepted:
+            reply = otlp_pb.ExportLogsServiceResponse.FromString(
+                await downstream.send(result.forward, deadline))
+            downstream_rejected = reply.partial_success.rejected_log_records
+            if downstream_rejected:
+                downstream_message = f"downstream rejected {downstream_rejected}"
+        log_rejections("otlp", result.rejections)
+        response = otlp_pb.ExportLogsServiceResponse()
+        if result.rejections or downstream_rejected:
+            # A client must not retry a partial success: these records are final.
+            response.partial_success.rejected_log_records = (
+                len(result.rejections) + downstream_rejected)
+            response.partial_success.error_message = "; ".join(
+                m for m in (partial_success_message(result.rejections), downstream_message) if m)
+        return response.SerializeToString()
+
+    return grpc.method_handlers_generic_handler(OTLP, {
+        "Export": grpc.unary_unary_rpc_method_handler(guarded(export)),
+    })
+
+
+def vector_handler(runner: BatchRunner, downstream: Downstream | None,
+                   forward_timeout: float) -> grpc.GenericRpcHandler:
+    healthy = vector_pb2.HealthCheckResponse(status=vector_pb2.SERVING).SerializeToString()
+
+    async def push_events(request: bytes, context: Context) -> bytes:
+        if downstream is None:
+            raise DownstreamError("UNAVAILABLE", "no Vector downstream is configured "
+                                  "(--vector-downstream); retry once it is")
+        deadline = deadline_of(context, forward_timeout)
+        result = await runner.run_vector(request)
+        if result.forward:
+            await downstream.send(result.forward, deadline)
+        # Vector has no partial success: the rest is delivered, the rejected are
+        # accounted for here (and audited), never forwarded.
+        log_rejections("vector", result.rejections)
+        return b""  # an empty PushEventsResponse
+
+    async def health_check(request: bytes, context: Context) -> bytes:
+        return healthy
+
+    return grpc.method_handlers_generic_handler(VECTOR, {
+        "PushEvents": grpc.unary_unary_rpc_method_handler(guarded(push_events)),
+        "HealthCheck": grpc.unary_unary_rpc_method_handler(guarded(health_check)),
+    })
