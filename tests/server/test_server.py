@@ -111,12 +111,12 @@ def _child_cpu_ticks(pid: int) -> dict[int, int]:
 def test_workers_share_load_from_one_connection(server) -> None:  # type: ignore[no-untyped-def]
     pid = server.process.pid
     before = _child_cpu_ticks(pid)
-    batch = request(*[record(i) for i in range(1000)])
+    batch = request(*[record(i) for i in range(3000)])
     with server.channel() as channel:  # one channel = one HTTP/2 connection
         stub = server.stub(channel)
         futures = [stub.Transform.future(batch, timeout=120) for _ in range(8)]  # = the limit
         for future in futures:
-            assert len(future.result().records) == 1000
+            assert len(future.result().records) == 3000
     after = _child_cpu_ticks(pid)
     busy = [p for p in after if after[p] - before.get(p, 0) >= 5]
     assert len(busy) >= 2, (before, after)
