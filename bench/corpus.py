@@ -4,7 +4,12 @@ Every record has a `patient` block and an `http` block full of identifiers; abou
 of the free-text `msg` fields also carry PHI embedded in prose. `planted_phi` lists the
 exact strings planted in a record so a test can assert none survives masking.
 
-Output is deterministic for a given seed and Faker version.
+Output is deterministic for a given seed and Faker version. The same records encode for
+each wire phimask serves: `encode_requests` (phimask.v1 TransformRequest, one JSON
+payload a record), `encode_otlp_requests` (OTLP ExportLogsServiceRequest, the record
+as a key/value-list body as Fluent Bit sends it) and `encode_vector_requests` (Vector
+v2 PushEventsRequest, the record as a log event's fields); `ENCODERS` maps the
+protocol names bench.run and bench.load_client use to them.
 """
 
 from __future__ import annotations
@@ -13,15 +18,19 @@ import random
 import re
 import string
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from typing import Any, TypeVar
 
 import orjson
 from faker import Faker
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.common.v1 import common_pb2
+from opentelemetry.proto.logs.v1 import logs_pb2
 
 from phimask._gen.phimask.v1 import transform_pb2
+from phimask._gen.vector import event_pb2, vector_pb2
 
 PHI_MSG_SHARE = 0.30
 
@@ -346,12 +355,128 @@ def planted_phi(record: dict[str, Any]) -> set[str]:
 
 def encode_requests(records: Sequence[dict[str, Any]], batch_size: int = 1000) -> list[bytes]:
     """Serialized TransformRequests of `batch_size` records; ids are `rec-<index>`."""
-    if batch_size < 1:
-        raise ValueError("batch_size must be >= 1")
     out: list[bytes] = []
-    for start in range(0, len(records), batch_size):
+    start = 0
+    for batch in _batches(records, batch_size):
         request = transform_pb2.TransformRequest()
-        for i, rec in enumerate(records[start : start + batch_size], start):
+        for i, rec in enumerate(batch, start):
             request.records.add(payload=orjson.dumps(rec), id=f"rec-{i:08d}")
+        start += len(batch)
         out.append(request.SerializeToString())
     return out
+
+
+def _batches(
+    records: Sequence[dict[str, Any]], batch_size: int
+) -> Iterator[Sequence[dict[str, Any]]]:
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    for start in range(0, len(records), batch_size):
+        yield records[start : start + batch_size]
+
+
+def _set_any_value(target: common_pb2.AnyValue, value: Any) -> None:
+    """Write a JSON-shaped Python value into an OTLP AnyValue, in place."""
+    if isinstance(value, str):
+        target.string_value = value
+    elif isinstance(value, bool):  # before int: a bool is an int
+        target.bool_value = value
+    elif isinstance(value, int):
+        target.int_value = value
+    elif isinstance(value, float):
+        target.double_value = value
+    elif isinstance(value, dict):
+        kvlist = target.kvlist_value
+        kvlist.SetInParent()  # an empty map is still a map
+        for key, item in value.items():
+            _set_any_value(kvlist.values.add(key=key).value, item)
+    elif isinstance(value, list):
+        array = target.array_value
+        array.SetInParent()
+        for item in value:
+            _set_any_value(array.values.add(), item)
+    elif value is None:
+        target.SetInParent()  # an AnyValue with nothing set is OTLP's null
+    else:
+        raise TypeError(f"cannot encode {type(value).__name__} as an OTLP AnyValue")
+
+
+def _unix_nanos(ts: str) -> int:
+    when = datetime.fromisoformat(ts)
+    delta = when - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+def encode_otlp_requests(records: Sequence[dict[str, Any]], batch_size: int = 1000) -> list[bytes]:
+    """Serialized ExportLogsServiceRequests of `batch_size` LogRecords each.
+
+    As Fluent Bit's opentelemetry output sends a structured record: the whole record is
+    the LogRecord's body, a key/value list (nested maps as nested lists, numbers and
+    bools typed), with `time_unix_nano` taken from the record's `ts`. One ResourceLogs
+    holding one ScopeLogs per request; resource and scope carry nothing.
+    """
+    out: list[bytes] = []
+    for batch in _batches(records, batch_size):
+        request = logs_service_pb2.ExportLogsServiceRequest()
+        scope_logs = request.resource_logs.add().scope_logs.add()
+        for rec in batch:
+            log_record: logs_pb2.LogRecord = scope_logs.log_records.add()
+            if isinstance(rec.get("ts"), str):
+                log_record.time_unix_nano = _unix_nanos(rec["ts"])
+            _set_any_value(log_record.body, rec)
+        out.append(request.SerializeToString())
+    return out
+
+
+def _set_vector_value(target: event_pb2.Value, value: Any) -> None:
+    """Write a JSON-shaped Python value into a Vector Value, in place."""
+    if isinstance(value, str):
+        target.raw_bytes = value.encode()
+    elif isinstance(value, bool):
+        target.boolean = value
+    elif isinstance(value, int):
+        target.integer = value
+    elif isinstance(value, float):
+        target.float = value
+    elif isinstance(value, dict):
+        fields = target.map.fields
+        target.map.SetInParent()
+        for key, item in value.items():
+            _set_vector_value(fields[key], item)
+    elif isinstance(value, list):
+        items = target.array.items
+        target.array.SetInParent()
+        for item in value:
+            _set_vector_value(items.add(), item)
+    elif value is None:
+        target.null = event_pb2.NULL_VALUE
+    else:
+        raise TypeError(f"cannot encode {type(value).__name__} as a Vector Value")
+
+
+def encode_vector_requests(
+    records: Sequence[dict[str, Any]], batch_size: int = 1000
+) -> list[bytes]:
+    """Serialized Vector v2 PushEventsRequests of `batch_size` log events each.
+
+    As a Vector `vector` sink sends an object-rooted log event: the record's top-level
+    keys are the Log's `fields`; strings go as raw_bytes, ints as integer, floats as
+    float, bools as boolean, maps as map, lists as array and None as null.
+    """
+    out: list[bytes] = []
+    for batch in _batches(records, batch_size):
+        request = vector_pb2.PushEventsRequest()
+        for rec in batch:
+            log = request.events.add().log
+            log.SetInParent()
+            for key, item in rec.items():
+                _set_vector_value(log.fields[key], item)
+        out.append(request.SerializeToString())
+    return out
+
+
+ENCODERS: dict[str, Callable[[Sequence[dict[str, Any]], int], list[bytes]]] = {
+    "native": encode_requests,
+    "otlp": encode_otlp_requests,
+    "vector": encode_vector_requests,
+}

@@ -1,12 +1,17 @@
-"""Load client for phimask.v1.BatchTransform/Transform. Run it as its own process.
+"""Load client for phimask serve (or bench.sink). Run it as its own process.
+
+  --protocol native   /phimask.v1.BatchTransform/Transform (the default)
+  --protocol otlp     /opentelemetry.proto.collector.logs.v1.LogsService/Export
+  --protocol vector   /vector.Vector/PushEvents
 
   closed loop   C calls always in flight for S seconds: peak records/s, MB/s, errors
   open loop     R batches/s on a fixed schedule for S seconds: latency p50/p90/p99/max
 
 Requests are serialized before the clock starts and go out as raw bytes; responses come
 back as raw bytes, so the client spends no CPU on protobuf while measuring. The first
-response to each distinct request is kept and checked once the clock stops (record
-count = sent minus rejections, ids in order, payloads are JSON objects). Before the
+response to each distinct request is kept and checked once the clock stops: native,
+record count = sent minus rejections, ids in order, payloads are JSON objects; otlp, an
+ExportLogsServiceResponse without partial_success; vector, an empty reply. Before the
 clock starts every connection carries a few untimed calls, so HTTP/2 flow-control
 windows have grown and the first timed calls are not cold.
 
@@ -19,6 +24,7 @@ Exit status: 0 ok, 2 the server returned RPC errors, 3 a response broke the cont
 
   python -m bench.load_client --target 127.0.0.1:4317 --mode closed --concurrency 4
   python -m bench.load_client --target 127.0.0.1:4317 --mode open --rate 40 --seconds 20
+  python -m bench.load_client --target 127.0.0.1:4317 --protocol otlp --records 5000
 """
 
 from __future__ import annotations
@@ -42,7 +48,8 @@ import orjson
 
 from bench.wire import (
     CHANNEL_OPTIONS,
-    TRANSFORM,
+    METHODS,
+    PROTOCOLS,
     BadResponse,
     RequestInfo,
     check_response,
@@ -61,6 +68,7 @@ class Tally:
     batches: int = 0
     records: int = 0
     payload_bytes: int = 0
+    primed_records: int = 0  # sent by the untimed calls before the clock started
     rejections_seen: int = 0
     latencies: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
@@ -78,10 +86,11 @@ class Load:
         connections: int,
         timeout: float,
         max_errors: int,
+        protocol: str = "native",
     ) -> None:
         self.target = target
         self.requests = requests
-        self.infos = [RequestInfo.of(r) for r in requests]
+        self.infos = [RequestInfo.of(r, protocol) for r in requests]
         self.timeout = timeout
         self.max_errors = max_errors
         # Each channel gets its own subchannel pool, hence its own TCP connection: a
@@ -93,7 +102,7 @@ class Load:
             for _ in range(connections)
         ]
         self.calls: list[RawCall] = [
-            ch.unary_unary(TRANSFORM, request_serializer=None, response_deserializer=None)
+            ch.unary_unary(METHODS[protocol], request_serializer=None, response_deserializer=None)
             for ch in self.channels
         ]
         self.inflight = [0] * connections
@@ -124,6 +133,7 @@ class Load:
         await asyncio.gather(*(warm(c) for c in range(len(self.calls))))
         self.validate()
         t = self.tally
+        t.primed_records += t.records
         t.batches = t.records = t.payload_bytes = 0
         t.latencies.clear()
 
@@ -139,7 +149,7 @@ class Load:
         self.unchecked.clear()
 
     async def call(self, conn: int, index: int, started: float) -> bool:
-        """One Transform call; latency counts from `started`. False if it failed."""
+        """One call; latency counts from `started`. False if it failed."""
         t = self.tally
         self.inflight[conn] += 1
         try:
@@ -246,7 +256,7 @@ def _cpu_seconds() -> float:
 
 async def run(opts: argparse.Namespace, requests: list[bytes]) -> dict[str, Any]:
     connections = opts.connections or (opts.concurrency if opts.mode == "closed" else 8)
-    load = Load(opts.target, requests, connections, opts.timeout, opts.max_errors)
+    load = Load(opts.target, requests, connections, opts.timeout, opts.max_errors, opts.protocol)
     try:
         try:
             await load.connect(opts.connect_timeout)
@@ -271,6 +281,7 @@ async def run(opts: argparse.Namespace, requests: list[bytes]) -> dict[str, Any]
     elapsed = phase["elapsed_s"]
     result: dict[str, Any] = {
         "mode": opts.mode,
+        "protocol": opts.protocol,
         "target": opts.target,
         "seconds": opts.seconds,
         "connections": connections,
@@ -278,6 +289,7 @@ async def run(opts: argparse.Namespace, requests: list[bytes]) -> dict[str, Any]
         "batches": t.batches,
         "records": t.records,
         "payload_bytes": t.payload_bytes,
+        "primed_records": t.primed_records,
         "records_per_s": t.records / elapsed if elapsed else 0.0,
         "mb_per_s": t.payload_bytes / elapsed / 1e6 if elapsed else 0.0,
         "batches_per_s": t.batches / elapsed if elapsed else 0.0,
@@ -303,7 +315,8 @@ async def run(opts: argparse.Namespace, requests: list[bytes]) -> dict[str, Any]
 def summary(r: dict[str, Any]) -> str:
     lat = r.get("latency_ms", {})
     line = (
-        f"{r['mode']} loop, {r['connections']} connections, {r['elapsed_s']:.1f} s: "
+        f"{r['protocol']}, {r['mode']} loop, {r['connections']} connections, "
+        f"{r['elapsed_s']:.1f} s: "
         f"{r['records_per_s']:,.0f} records/s, {r['mb_per_s']:.1f} MB/s, "
         f"{r['batches']} batches"
     )
@@ -319,9 +332,10 @@ def load_requests(opts: argparse.Namespace) -> list[bytes]:
     if opts.requests:
         requests = read_requests(Path(opts.requests))
     else:
-        from bench.corpus import encode_requests, generate_records
+        from bench.corpus import ENCODERS, generate_records
 
-        requests = encode_requests(generate_records(opts.records, opts.seed), opts.batch_size)
+        encode = ENCODERS[opts.protocol]
+        requests = encode(generate_records(opts.records, opts.seed), opts.batch_size)
     if not requests:
         raise SystemExit("no requests to send")
     return requests
@@ -334,6 +348,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--target", required=True, help="host:port of a phimask server")
+    p.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="native",
+        help="method called, how --requests are encoded and how replies are checked "
+        "(default native)",
+    )
     p.add_argument("--mode", choices=("closed", "open"), default="closed")
     p.add_argument("--seconds", type=float, default=10.0, help="run length (default 10)")
     p.add_argument("--concurrency", type=int, default=4, help="closed loop: calls in flight")
@@ -345,7 +366,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="TCP connections (default: one per in-flight call when closed, 8 when open)",
     )
     src = p.add_argument_group("requests (a file from bench.run, or a generated corpus)")
-    src.add_argument("--requests", help="file of length-prefixed serialized TransformRequests")
+    src.add_argument(
+        "--requests",
+        help="file of length-prefixed serialized requests of --protocol "
+        "(TransformRequest, ExportLogsServiceRequest or PushEventsRequest)",
+    )
     src.add_argument("--records", type=int, default=20000)
     src.add_argument("--batch-size", type=int, default=1000)
     src.add_argument("--seed", type=int, default=1)
