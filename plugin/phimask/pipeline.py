@@ -10,7 +10,8 @@ whole batch is handed to the scanner at once, which is what makes scanning cheap
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,24 @@ _CLEAN_CACHE_MAX_LEN = 256
 class Rejection:
     reason: str  # a code: operator_error, too_deep, ...
     rule: str = ""  # the rule involved, never a value
+
+
+def describe_rejections(rejections: Iterable[tuple[int, Rejection]], noun: str,
+                        plural: str) -> str:
+    """`3 log records rejected: operator_error x2 (rule patient.dob), invalid_float x1`.
+
+    Reason codes and rule ids only, most frequent first: never a value. "" for none.
+    """
+    counts = Counter(rejection for _, rejection in rejections)
+    total = sum(counts.values())
+    if not total:
+        return ""
+    parts = [
+        f"{r.reason} x{n}" + (f" (rule {r.rule})" if r.rule else "")
+        for r, n in sorted(counts.items(), key=lambda item: (-item[1], item[0].reason,
+                                                             item[0].rule))
+    ]
+    return f"{total} {noun if total == 1 else plural} rejected: " + ", ".join(parts)
 
 
 class _Reject(Exception):

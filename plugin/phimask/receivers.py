@@ -20,6 +20,7 @@ from ._gen.phimask.v1 import transform_pb2
 from ._gen.vector import vector_pb2
 from .adapters.native import RequestError
 from .adapters.otlp import partial_success_message
+from .errors import CallError
 from .forward import Downstream, DownstreamError
 from .pipeline import Rejection
 from .workers import BatchRunner
@@ -44,7 +45,7 @@ def guarded(handler: Callable[[bytes, Context], Awaitable[bytes]]
     async def run(request: bytes, context: Context) -> bytes:
         try:
             return await handler(request, context)
-        except (RequestError, DownstreamError) as exc:
+        except CallError as exc:
             await _abort(context, exc.status, str(exc))
         except Exception as exc:
             log.error("unexpected error in a handler", extra={"error_type": type(exc).__name__})

@@ -13,15 +13,12 @@ import orjson
 from google.protobuf.message import DecodeError
 
 from .._gen.phimask.v1 import transform_pb2 as pb
+from ..errors import CallError
 from ..pipeline import Document, Masker, Rejection
 
 
-class RequestError(Exception):
-    """A request that can never succeed. `status` is a grpc.StatusCode name."""
-
-    def __init__(self, status: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+class RequestError(CallError):
+    """A request phimask cannot take (malformed, too big, overloaded)."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ read); rejected records, and the containers they leave empty, are deleted.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +32,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from ..pipeline import Document, Masker, Rejection
+from ..pipeline import Document, Masker, Rejection, describe_rejections
 from .native import Limits, RequestError
 
 OTLP_ROOTS = ("body", "attributes", "resource", "scope")
@@ -233,17 +232,5 @@ def transform_export(masker: Masker, data: bytes, limits: Limits) -> OtlpResult:
 
 
 def partial_success_message(rejections: Iterable[tuple[int, Rejection]]) -> str:
-    """`3 log records rejected: operator_error x2 (rule patient.dob), unsupported_value x1`.
-
-    Reason codes and rule ids only, most frequent first: never a value. "" for none.
-    """
-    counts = Counter(rejection for _, rejection in rejections)
-    total = sum(counts.values())
-    if not total:
-        return ""
-    parts = [
-        f"{r.reason} x{n}" + (f" (rule {r.rule})" if r.rule else "")
-        for r, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0].reason, kv[0].rule))
-    ]
-    noun = "log record" if total == 1 else "log records"
-    return f"{total} {noun} rejected: " + ", ".join(parts)
+    """`3 log records rejected: operator_error x2 (rule patient.dob), ...`: no values."""
+    return describe_rejections(rejections, "log record", "log records")

@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,7 +64,7 @@ from google.protobuf.message import DecodeError
 
 from .._gen.vector import event_pb2 as ev
 from .._gen.vector import vector_pb2
-from ..pipeline import MAX_DEPTH, Document, Masker, Rejection
+from ..pipeline import MAX_DEPTH, Document, Masker, Rejection, describe_rejections
 from .native import Limits, RequestError
 
 VECTOR_ROOTS = ("payload",)
@@ -136,20 +135,8 @@ def transform_push(masker: Masker, data: bytes, limits: Limits) -> VectorResult:
 
 
 def rejection_summary(rejections: Iterable[tuple[int, Rejection]]) -> str:
-    """`3 events rejected: operator_error x2 (rule patient.dob), invalid_float x1`.
-
-    Reason codes and rule ids only, most frequent first: never a value.
-    """
-    counts = Counter(rejection for _, rejection in rejections)
-    total = sum(counts.values())
-    if not total:
-        return ""
-    parts = [
-        f"{r.reason} x{n}" + (f" (rule {r.rule})" if r.rule else "")
-        for r, n in sorted(counts.items(),
-                           key=lambda item: (-item[1], item[0].reason, item[0].rule))
-    ]
-    return f"{total} {'event' if total == 1 else 'events'} rejected: " + ", ".join(parts)
+    """`3 events rejected: operator_error x2 (rule patient.dob), ...`: no values."""
+    return describe_rejections(rejections, "event", "events")
 
 
 class _Invalid(Exception):

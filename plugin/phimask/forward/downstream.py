@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 import grpc
 
+from ..errors import CallError
+
 log = logging.getLogger("phimask.forward")
 S = grpc.StatusCode
 
@@ -31,12 +33,8 @@ KEEP = frozenset({S.UNAUTHENTICATED, S.PERMISSION_DENIED, S.UNIMPLEMENTED, S.NOT
 # batch can never be accepted.
 
 
-class DownstreamError(Exception):
-    """What the caller is told: a status name and a message without content."""
-
-    def __init__(self, status: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+class DownstreamError(CallError):
+    """The downstream did not take the masked batch; what the caller is told."""
 
 
 @dataclass(frozen=True)
