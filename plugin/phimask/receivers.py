@@ -114,14 +114,15 @@ def otlp_handler(runner: BatchRunner, downstream: Downstream | None,
             raise DownstreamError("UNAVAILABLE", "no OTLP downstream is configured "
                                   "(--otlp-downstream); retry once it is")
         deadline = deadline_of(context, forward_timeout)
-        result = await runner.run_otlp(request)
         downstream_rejected, downstream_message = 0, ""
-        if result.accepted:
-            reply = otlp_pb.ExportLogsServiceResponse.FromString(
-                await downstream.send(result.forward, deadline))
-            downstream_rejected = reply.partial_success.rejected_log_records
-            if downstream_rejected:
-                downstream_message = f"downstream rejected {downstream_rejected}"
+        async with runner.admit():
+            result = await runner.run_otlp(request)
+            if result.accepted:
+                reply = otlp_pb.ExportLogsServiceResponse.FromString(
+                    await downstream.send(result.forward, deadline))
+                downstream_rejected = reply.partial_success.rejected_log_records
+                if downstream_rejected:
+                    downstream_message = f"downstream rejected {downstream_rejected}"
         log_rejections("otlp", result.rejections)
         response = otlp_pb.ExportLogsServiceResponse()
         if result.rejections or downstream_rejected:
@@ -146,9 +147,10 @@ def vector_handler(runner: BatchRunner, downstream: Downstream | None,
             raise DownstreamError("UNAVAILABLE", "no Vector downstream is configured "
                                   "(--vector-downstream); retry once it is")
         deadline = deadline_of(context, forward_timeout)
-        result = await runner.run_vector(request)
-        if result.forward:
-            await downstream.send(result.forward, deadline)
+        async with runner.admit():
+            result = await runner.run_vector(request)
+            if result.forward:
+                await downstream.send(result.forward, deadline)
         # Vector has no partial success: the rest is delivered, the rejected are
         # accounted for here (and audited), never forwarded.
         log_rejections("vector", result.rejections)

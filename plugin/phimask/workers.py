@@ -108,16 +108,21 @@ class BatchRunner:
         return b"".join(replies)
 
     async def run_otlp(self, data: bytes) -> otlp.OtlpResult:
-        async with self._slot(False):
-            result = _unwrap(await self._submit("otlp", data, (0, 1)))
+        """Mask an OTLP export; the caller holds `admit()` until it is forwarded."""
+        result = _unwrap(await self._submit("otlp", data, (0, 1)))
         assert isinstance(result, otlp.OtlpResult)
         return result
 
     async def run_vector(self, data: bytes) -> vector.VectorResult:
-        async with self._slot(False):
-            result = _unwrap(await self._submit("vector", data, (0, 1)))
+        """Mask a Vector push; the caller holds `admit()` until it is forwarded."""
+        result = _unwrap(await self._submit("vector", data, (0, 1)))
         assert isinstance(result, vector.VectorResult)
         return result
+
+    def admit(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """One in-flight batch, from arrival until its answer: a batch waiting on its
+        downstream counts too, so an outage cannot pile up batches without bound."""
+        return self._slot(False)
 
     @contextlib.asynccontextmanager
     async def _slot(self, wait: bool) -> AsyncIterator[None]:

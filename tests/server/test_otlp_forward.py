@@ -192,3 +192,22 @@ def test_gzip_requests_are_accepted(tmp_path: Path) -> None:
         channel.unary_unary(EXPORT)(fluent_bit_request(4).SerializeToString(), timeout=20,
                                     compression=grpc.Compression.Gzip)
     assert len(received_records(sink)) == 4
+
+
+def test_batches_waiting_on_downstream_count_against_the_inflight_limit(tmp_path: Path) -> None:
+    request = fluent_bit_request(2).SerializeToString()
+    with otlp_sink(Sink(delay=3.0)) as sink, phimask_server(
+        tmp_path, "--workers", "0", "--max-inflight", "2", "--otlp-downstream", sink.url
+    ) as server, server.channel() as channel:
+        export = channel.unary_unary(EXPORT)
+        waiting = [export.future(request, timeout=20) for _ in range(2)]
+        time.sleep(0.8)  # both are masked and waiting on the slow downstream
+        started = time.monotonic()
+        with pytest.raises(grpc.RpcError) as info:
+            export(request, timeout=20)
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "in-flight" in (info.value.details() or "")
+        assert time.monotonic() - started < 1.0  # refused at once, not queued
+        for future in waiting:
+            future.result()
+    assert len(received_records(sink)) == 4
