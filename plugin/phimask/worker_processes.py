@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -104,6 +105,7 @@ class WorkerProcesses:
         self._io = ThreadPoolExecutor(max_workers=count, thread_name_prefix="phimask-io")
         self._idle: asyncio.Queue[_Worker] | None = None
         self._all: list[_Worker] = []
+        self._background: set[asyncio.Future[None]] = set()
 
     @property
     def idle(self) -> int:
@@ -121,15 +123,43 @@ class WorkerProcesses:
         assert self._idle is not None, "start() first"
         loop = asyncio.get_running_loop()
         worker = await self._idle.get()
+        owned = True  # whether this call still has to hand `worker` back
         try:
-            try:
-                return await loop.run_in_executor(self._io, worker.call, message)
-            except _NotSent:  # died while idle: start another and send it there
-                worker = await self._replace(worker)
-                return await loop.run_in_executor(self._io, worker.call, message)
+            for attempt in (1, 2):
+                future = loop.run_in_executor(self._io, worker.call, message)
+                try:
+                    return await asyncio.shield(future)
+                except asyncio.CancelledError:
+                    # The caller went away, the worker did not: it is handed back only
+                    # once it has answered, or two requests would share one pipe.
+                    owned = False
+                    future.add_done_callback(functools.partial(self._finished_late, worker))
+                    raise
+                except _NotSent:
+                    if attempt == 2:
+                        raise
+                    worker = await self._replace(worker)  # it died idle: nothing ran yet
+            raise AssertionError("unreachable")
         except (WorkerDied, _NotSent):
             worker = await self._replace(worker)
             raise
+        finally:
+            if owned:
+                self._idle.put_nowait(worker)
+
+    def _finished_late(self, worker: _Worker, future: asyncio.Future[Any]) -> None:
+        assert self._idle is not None
+        if future.cancelled() or future.exception() is not None:
+            task = asyncio.ensure_future(self._replace_then_release(worker))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        else:
+            self._idle.put_nowait(worker)
+
+    async def _replace_then_release(self, worker: _Worker) -> None:
+        assert self._idle is not None
+        try:
+            worker = await self._replace(worker)
         finally:
             self._idle.put_nowait(worker)
 
