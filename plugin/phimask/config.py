@@ -100,6 +100,11 @@ SETTINGS: tuple[Setting, ...] = (
             "a Collector)", "URL"),
     Setting("vector_downstream", _downstream,
             "where masked Vector events go (a Vector `vector` source)", "URL"),
+    Setting("otlp_forward_to", _choice("otlp", "vector"),
+            "which downstream masked OTLP logs go to", "otlp|vector"),
+    Setting("vector_forward_to", _choice("vector", "otlp"),
+            "which downstream masked Vector events go to (metrics and traces have no "
+            "OTLP-logs form and are left out)", "vector|otlp"),
     Setting("forward_timeout", float,
             "longest a batch may wait for its downstream when the caller sets no deadline",
             "SECONDS"),
@@ -121,6 +126,8 @@ class Settings:
     drain_seconds: float = 30.0
     otlp_downstream: str | None = None
     vector_downstream: str | None = None
+    otlp_forward_to: str = "otlp"
+    vector_forward_to: str = "vector"
     forward_timeout: float = 30.0
     scanner: str = "auto"
     log_level: str = "info"

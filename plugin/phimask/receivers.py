@@ -111,8 +111,8 @@ def otlp_handler(runner: BatchRunner, downstream: Downstream | None,
                  forward_timeout: float) -> grpc.GenericRpcHandler:
     async def export(request: bytes, context: Context) -> bytes:
         if downstream is None:
-            raise DownstreamError("UNAVAILABLE", "no OTLP downstream is configured "
-                                  "(--otlp-downstream); retry once it is")
+            raise DownstreamError("UNAVAILABLE", "no downstream is configured for OTLP "
+                                  "(--otlp-downstream, --otlp-forward-to); retry once it is")
         deadline = deadline_of(context, forward_timeout)
         downstream_rejected, downstream_message = 0, ""
         async with runner.admit():
@@ -144,8 +144,8 @@ def vector_handler(runner: BatchRunner, downstream: Downstream | None,
 
     async def push_events(request: bytes, context: Context) -> bytes:
         if downstream is None:
-            raise DownstreamError("UNAVAILABLE", "no Vector downstream is configured "
-                                  "(--vector-downstream); retry once it is")
+            raise DownstreamError("UNAVAILABLE", "no downstream is configured for Vector "
+                                  "(--vector-downstream, --vector-forward-to); retry once it is")
         deadline = deadline_of(context, forward_timeout)
         async with runner.admit():
             result = await runner.run_vector(request)
@@ -154,6 +154,9 @@ def vector_handler(runner: BatchRunner, downstream: Downstream | None,
         # Vector has no partial success: the rest is delivered, the rejected are
         # accounted for here (and audited), never forwarded.
         log_rejections("vector", result.rejections)
+        if result.left_out:
+            log.warning("events without an OTLP-logs form were not forwarded",
+                        extra={"protocol": "vector", "count": result.left_out})
         return b""  # an empty PushEventsResponse
 
     async def health_check(request: bytes, context: Context) -> bytes:

@@ -49,8 +49,10 @@ class PhimaskServer:
         self.server = grpc.aio.server(options=options)
         self.server.add_generic_rpc_handlers((
             native_handler(self.runner),
-            otlp_handler(self.runner, self.downstreams.get("otlp"), settings.forward_timeout),
-            vector_handler(self.runner, self.downstreams.get("vector"), settings.forward_timeout),
+            otlp_handler(self.runner, self.downstreams.get(settings.otlp_forward_to),
+                         settings.forward_timeout),
+            vector_handler(self.runner, self.downstreams.get(settings.vector_forward_to),
+                           settings.forward_timeout),
         ))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

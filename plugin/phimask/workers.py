@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .adapters import otlp, vector
+from .adapters import convert, otlp, vector
 from .adapters.native import Limits, RequestError, transform_request
 from .config import Settings
 from .pipeline import Masker
@@ -41,6 +42,7 @@ Outcome = tuple[bool, Any]
 
 _maskers: dict[str, Masker] = {}
 _limits = Limits()
+_routes = {"otlp": "otlp", "vector": "vector"}  # protocol in -> protocol out
 
 
 def _setup_worker(settings: Settings) -> None:
@@ -57,6 +59,7 @@ def _load(settings: Settings) -> None:
     for kind, roots in ROOTS.items():
         _maskers[kind] = build_masker(settings, roots=roots)
     _limits = Limits(settings.max_batch_records)
+    _routes.update(otlp=settings.otlp_forward_to, vector=settings.vector_forward_to)
 
 
 def _transform(kind: str, data: bytes, part: tuple[int, int] = (0, 1)) -> Outcome:
@@ -65,8 +68,15 @@ def _transform(kind: str, data: bytes, part: tuple[int, int] = (0, 1)) -> Outcom
         if kind == "native":
             return True, transform_request(masker, data, _limits, part)
         if kind == "otlp":
-            return True, otlp.transform_export(masker, data, _limits)
-        return True, vector.transform_push(masker, data, _limits)
+            result = otlp.transform_export(masker, data, _limits)
+            if _routes["otlp"] == "vector" and result.forward:
+                result = dataclasses.replace(result, forward=convert.otlp_to_vector(result.forward))
+            return True, result
+        pushed = vector.transform_push(masker, data, _limits)
+        if _routes["vector"] == "otlp" and pushed.forward:
+            forward, left_out = convert.vector_to_otlp(pushed.forward)
+            pushed = dataclasses.replace(pushed, forward=forward, left_out=left_out)
+        return True, pushed
     except RequestError as exc:
         return False, (exc.status, str(exc))
     except Exception as exc:  # never let a value-bearing exception cross the process line

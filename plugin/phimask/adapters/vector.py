@@ -78,6 +78,7 @@ class VectorResult:
     accepted: int  # log events accepted
     passed_through: int  # metric and trace events
     rejections: list[tuple[int, Rejection]]  # (index of the event in the request, why)
+    left_out: int = 0  # metric/trace events a cross route to OTLP logs could not carry
 
 
 def transform_push(masker: Masker, data: bytes, limits: Limits) -> VectorResult:
