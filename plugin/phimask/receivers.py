@@ -64,8 +64,10 @@ def deadline_of(context: Context, default: float) -> float:
 def log_rejections(protocol: str, rejections: list[tuple[int, Rejection]]) -> None:
     if rejections:
         reasons = Counter(f"{r.reason}:{r.rule}" if r.rule else r.reason for _, r in rejections)
-        log.warning("records rejected", extra={"protocol": protocol, "count": len(rejections),
-                                               "reasons": dict(reasons)})
+        log.warning("records rejected", extra={
+            "protocol": protocol, "count": len(rejections), "reasons": dict(reasons),
+            "indices": [index for index, _ in rejections[:100]],  # positions, never values
+        })
 
 
 def native_handler(runner: BatchRunner) -> grpc.GenericRpcHandler:

@@ -3,6 +3,7 @@ LogsService server in the test."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from pathlib import Path
@@ -173,8 +174,11 @@ def test_unmaskable_record_is_reported_rest_delivered(tmp_path: Path) -> None:
     assert reply.partial_success.rejected_log_records == 1
     assert "operator_error" in reply.partial_success.error_message
     assert "not a zip" not in reply.partial_success.error_message
+    logged = [json.loads(line) for line in server.log_lines if "records rejected" in line]
     records = received_records(sink)
     assert [r.time_unix_nano % 10 for r in records] == [0, 2]
+    assert logged and logged[0]["indices"] == [1] and logged[0]["count"] == 1
+    assert "not a zip" not in json.dumps(logged)
 
 
 def test_no_downstream_is_unavailable(tmp_path: Path) -> None:
