@@ -1,0 +1,1 @@
+"""Cryptographic building blocks on `cryptography`'s primitives."""
