@@ -185,9 +185,10 @@ def test_a_killed_worker_costs_one_retry_not_data(tmp_path: Path) -> None:
         ticks = _child_cpu_ticks(server.process.pid)
         victim = max(ticks, key=lambda pid: ticks[pid])  # a worker, busy masking
         os.kill(victim, signal.SIGKILL)
-        with pytest.raises(grpc.RpcError) as info:
-            future.result()
-        assert info.value.code() == grpc.StatusCode.UNAVAILABLE  # the shipper retries
+        try:  # usually the kill lands mid-batch; on a fast machine the batch may be done
+            assert len(future.result().records) == 90_000
+        except grpc.RpcError as exc:
+            assert exc.code() == grpc.StatusCode.UNAVAILABLE  # the shipper retries
         batch = request(*[record(i) for i in range(3000)])
         for _ in range(3):  # a new worker took its place: the retry and the next succeed
             assert len(stub.Transform(batch, timeout=60).records) == 3000
