@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from phimask.policy.paths import ANY_INDEX, ANY_KEY, Key, PathError, format_path, parse_path
+from phimask.policy.paths import ANY_INDEX, ANY_KEY, Key, PathError, parse_path
 
 
 @pytest.mark.parametrize(
@@ -19,7 +19,6 @@ from phimask.policy.paths import ANY_INDEX, ANY_KEY, Key, PathError, format_path
 )
 def test_parse(text: str, segments: tuple[object, ...]) -> None:
     assert parse_path(text) == segments
-    assert parse_path(format_path(segments)) == segments  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

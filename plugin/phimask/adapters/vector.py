@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +64,7 @@ from google.protobuf.message import DecodeError
 
 from .._gen.vector import event_pb2 as ev
 from .._gen.vector import vector_pb2
-from ..pipeline import MAX_DEPTH, Document, Masker, Rejection, describe_rejections
+from ..pipeline import MAX_DEPTH, Document, Masker, Rejection
 from .native import Limits, RequestError
 
 VECTOR_ROOTS = ("payload",)
@@ -133,11 +133,6 @@ def transform_push(masker: Masker, data: bytes, limits: Limits) -> VectorResult:
     rejections.sort(key=lambda item: item[0])
     forward = request.SerializeToString() if len(events) else b""
     return VectorResult(forward, accepted, passed, rejections)
-
-
-def rejection_summary(rejections: Iterable[tuple[int, Rejection]]) -> str:
-    """`3 events rejected: operator_error x2 (rule patient.dob), ...`: no values."""
-    return describe_rejections(rejections, "event", "events")
 
 
 class _Invalid(Exception):

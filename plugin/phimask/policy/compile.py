@@ -81,8 +81,6 @@ class Plan:
     detectors: tuple[Detector, ...]
     rules: tuple[Rule, ...]
 
-    def describe(self) -> list[dict[str, Any]]:
-        return [{"rule": r.rule_id, "action": r.action} for r in self.rules]
 
 
 PROFILES = ("safe-harbor", "none")

@@ -94,20 +94,3 @@ def _quoted(text: str, start: int) -> tuple[str, int]:
         i += 1
     raise PathError(f"at column {start + 1}: unterminated quote")
 
-
-def format_path(segments: tuple[Segment, ...] | list[Segment]) -> str:
-    parts: list[str] = []
-    for seg in segments:
-        if isinstance(seg, AnyIndex):
-            parts.append("[*]")
-            continue
-        if parts:
-            parts.append(".")
-        if isinstance(seg, AnyKey):
-            parts.append("*")
-        elif seg.name == "*" or any(c in seg.name for c in '.["') or seg.name != seg.name.strip():
-            escaped = seg.name.replace("\\", "\\\\").replace('"', '\\"')
-            parts.append(f'"{escaped}"')
-        else:
-            parts.append(seg.name)
-    return "".join(parts)
