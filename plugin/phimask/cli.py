@@ -12,10 +12,10 @@ from typing import IO, Any
 
 import orjson
 
-from . import __version__
+from . import __version__, cli_keys
 from .config import SETTINGS, Settings, SettingsError, load_settings
 from .detect import PatternError
-from .keys import KeyLoadError
+from .keyring import KeyLoadError
 from .logs import configure_logging
 from .pipeline import Document, Masker, Rejection
 from .policy import PolicyError
@@ -40,6 +40,7 @@ examples:
   phimask mask --policy policy.yaml logs.ndjson > masked.ndjson
   cat logs.ndjson | phimask mask - | less
   phimask check policy.yaml                  validate and show the compiled plan
+  phimask keys generate --purpose hmac --dir /etc/phimask/keys
 
 Settings come from flags, then PHIMASK_* environment variables, then the YAML file
 named by --config / PHIMASK_CONFIG. `phimask serve --help` lists them all.
@@ -85,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mask.add_argument("input", nargs="?", default="-", metavar="FILE",
                       help="NDJSON file, or - for standard input (default)")
-    _add_settings(mask, only=("policy", "state_dir", "hmac_key_file", "scanner"))
+    _add_settings(mask, only=("policy", "state_dir", "keys_dir", "vault_url", "scanner"))
 
     check = commands.add_parser(
         "check", help="validate a policy and print its compiled plan",
@@ -93,12 +94,19 @@ def build_parser() -> argparse.ArgumentParser:
         "if the policy is not valid.",
     )
     check.add_argument("policy_file", type=Path, metavar="POLICY")
-    _add_settings(check, only=("state_dir", "hmac_key_file", "scanner"))
+    _add_settings(check, only=("state_dir", "keys_dir", "scanner"))
+    cli_keys.add_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "keys":
+        try:
+            return cli_keys.run(args)
+        except KeyLoadError as exc:
+            print(f"phimask: error: {exc}", file=sys.stderr)
+            return 1
     flags = {s.name: getattr(args, s.name, None) for s in SETTINGS}
     if args.command == "check":
         flags["policy"] = args.policy_file

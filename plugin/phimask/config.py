@@ -56,6 +56,21 @@ def _choice(*choices: str) -> Callable[[str], str]:
     return parse
 
 
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _vault_url(text: str) -> str:
+    if not text.startswith(("sqlite:", "postgresql://", "postgres://")):
+        raise ValueError("must be sqlite:///PATH or postgresql://... (a libpq URL)")
+    return text
+
+
 def _downstream(text: str) -> str:
     from .forward.downstream import parse_downstream_url
 
@@ -89,7 +104,25 @@ SETTINGS: tuple[Setting, ...] = (
             "N"),
     Setting("policy", _path, "policy YAML; without it the embedded safe-harbor policy", "FILE"),
     Setting("state_dir", _path, "where phimask keeps local keys and state", "DIR"),
-    Setting("hmac_key_file", _path, "file holding the HMAC key (hex or raw, >= 32 bytes)", "FILE"),
+    Setting("keys_dir", _path, "directory of key files <purpose>.<kid>.key (a mounted Secret); "
+            "without it, local keys in <state-dir>/keys are made on first use", "DIR"),
+    Setting("vault_url", _vault_url, "token vault and quarantine store: sqlite:///PATH, or "
+            "postgresql://... shared by replicas; default <state-dir>/vault.db", "URL"),
+    Setting("vault_cache_size", _positive_int, "tokens kept in memory per worker", "N"),
+    Setting("tls_cert_file", _path, "server certificate (PEM) for TLS on the listener; "
+            "re-read when it changes", "FILE"),
+    Setting("tls_key_file", _path, "private key (PEM) of --tls-cert-file", "FILE"),
+    Setting("tls_client_ca_file", _path, "CA bundle (PEM): callers must present a client "
+            "certificate it signed (mTLS)", "FILE"),
+    Setting("allow_plaintext", _bool, "serve without TLS on an address other than loopback",
+            "BOOL"),
+    Setting("access_file", _path, "YAML of callers (certificate names, hashed bearer tokens) "
+            "and their roles: ship, reidentify, admin", "FILE"),
+    Setting("forward_ca_file", _path, "CA bundle (PEM) to verify https:// downstreams "
+            "(default: the system roots)", "FILE"),
+    Setting("forward_cert_file", _path, "client certificate (PEM) phimask presents to "
+            "https:// downstreams", "FILE"),
+    Setting("forward_key_file", _path, "private key (PEM) of --forward-cert-file", "FILE"),
     Setting("max_message_bytes", _positive_int, "largest request accepted (bytes)", "BYTES"),
     Setting("max_batch_records", _positive_int, "most records in one request", "N"),
     Setting("max_inflight", _positive_int,
@@ -119,7 +152,17 @@ class Settings:
     workers: int = field(default_factory=lambda: _cpus())
     policy: Path | None = None
     state_dir: Path = field(default_factory=_default_state_dir)
-    hmac_key_file: Path | None = None
+    keys_dir: Path | None = None
+    vault_url: str | None = None
+    vault_cache_size: int = 100_000
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = None
+    allow_plaintext: bool = False
+    access_file: Path | None = None
+    forward_ca_file: Path | None = None
+    forward_cert_file: Path | None = None
+    forward_key_file: Path | None = None
     max_message_bytes: int = 64 * MIB
     max_batch_records: int = 100_000
     max_inflight: int = 0

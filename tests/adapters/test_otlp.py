@@ -31,7 +31,7 @@ from phimask.adapters.otlp import (
 from phimask.detect import Scanner
 from phimask.pipeline import Masker, Rejection
 from phimask.policy import compile_policy, load_yaml
-from tests.conftest import HMAC_KEY
+from tests.conftest import fixed_keyring
 
 POLICY = """\
 version: 1
@@ -51,7 +51,7 @@ LIMITS = Limits()
 
 def build_masker(text: str, state_dir: Path, roots: tuple[str, ...] = OTLP_ROOTS) -> Masker:
     plan = compile_policy(load_yaml(text, "test.yaml"), roots=roots, state_dir=state_dir,
-                          hmac_key=HMAC_KEY)
+                          keys=fixed_keyring())
     return Masker(plan, Scanner.build(plan.detectors))
 
 

@@ -21,7 +21,7 @@ from phimask.adapters.vector import VECTOR_ROOTS, VectorResult, transform_push
 from phimask.detect import Scanner
 from phimask.pipeline import Masker, Rejection
 from phimask.policy import compile_policy, load_yaml
-from tests.conftest import HMAC_KEY
+from tests.conftest import fixed_keyring
 
 POLICY = """\
 version: 1
@@ -45,7 +45,7 @@ SSN = "123-45-6789"
 
 def build_masker(text: str, state_dir: Path) -> Masker:
     plan = compile_policy(load_yaml(text, "test.yaml"), roots=VECTOR_ROOTS,
-                          state_dir=state_dir, hmac_key=HMAC_KEY)
+                          state_dir=state_dir, keys=fixed_keyring())
     return Masker(plan, Scanner.build(plan.detectors))
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from phimask.cli import main
+
 PHI_LINES = [
     {"patient": {"ssn": "123-45-6789", "mrn": "MRN-00123456", "dob": "04/12/1961",
                  "phone": "(617) 555-0142", "email": "ann.lee@example.org"},
@@ -45,7 +47,7 @@ def test_mask_ndjson_leaves_no_phi(tmp_path: Path, state_dir: Path) -> None:
     assert "line 2: rejected: invalid_json" in err
     assert "line 5: rejected: not_an_object" in err
     # The default key was created once, private, and reused: masking is deterministic.
-    key = state_dir / "keys" / "hmac.key"
+    key = state_dir / "keys" / "hmac.local.key"
     assert key.stat().st_mode & 0o777 == 0o600
     again = run("mask", "-", stdin=lines[0] + b"\n", state=state_dir)
     assert again.returncode == 0
@@ -89,3 +91,31 @@ def test_version_and_bad_setting(state_dir: Path) -> None:
     bad = run("serve", "--listen", "nowhere", state=state_dir)
     assert bad.returncode == 1
     assert "flag --listen" in bad.stderr.decode()
+
+
+def test_keys_generate_and_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    keydir = tmp_path / "keys"
+    assert main(["keys", "generate", "--purpose", "hmac", "--dir", str(keydir),
+                 "--kid", "k1"]) == 0
+    assert main(["keys", "generate", "--purpose", "sign", "--dir", str(keydir),
+                 "--kid", "s1"]) == 0
+    out = capsys.readouterr().out
+    assert str(keydir / "hmac.k1.key") in out and "BEGIN PUBLIC KEY" in out
+    assert "PRIVATE" not in out
+    assert main(["keys", "list", "--dir", str(keydir)]) == 0
+    listing = capsys.readouterr().out
+    assert "hmac            active k1" in listing
+    assert (keydir / "hmac.k1.key").read_text().strip() not in listing
+    assert main(["keys", "generate", "--purpose", "hmac", "--dir", str(keydir),
+                 "--kid", "k1"]) == 1
+    assert "never overwritten" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_missing_key_naming_purpose_and_path(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    keydir = tmp_path / "keys"
+    keydir.mkdir()
+    assert main(["mask", "--keys-dir", str(keydir), "--state-dir", str(tmp_path / "s"),
+                 str(tmp_path / "none.ndjson")]) == 1
+    err = capsys.readouterr().err
+    assert f"no hmac key: expected {keydir}/hmac.<kid>.key" in err

@@ -8,11 +8,11 @@ from typing import Any
 from phimask.detect import Scanner
 from phimask.pipeline import Masker
 from phimask.policy import compile_policy, load_yaml
-from tests.conftest import HMAC_KEY
+from tests.conftest import fixed_keyring
 
 
 def masker_for(text: str, state_dir: Path, engine: str = "auto") -> Masker:
-    plan = compile_policy(load_yaml(text, "test.yaml"), state_dir=state_dir, hmac_key=HMAC_KEY)
+    plan = compile_policy(load_yaml(text, "test.yaml"), state_dir=state_dir, keys=fixed_keyring())
     return Masker(plan, Scanner.build(plan.detectors, engine=engine))
 
 

@@ -3,7 +3,6 @@ from pathlib import Path
 import pytest
 
 from phimask.config import SettingsError, load_settings
-from phimask.keys import KeyLoadError, load_hmac_key
 
 
 def test_precedence_flag_env_file(tmp_path: Path) -> None:
@@ -32,18 +31,3 @@ def test_errors_name_their_source(tmp_path: Path, flags: dict[str, str], env: di
         config.write_text(text)
     with pytest.raises(SettingsError, match=message):
         load_settings(flags, env=env, config_file=config)
-
-
-def test_hmac_key_sources(tmp_path: Path) -> None:
-    hexkey = "ab" * 32
-    assert load_hmac_key(None, tmp_path, env={"PHIMASK_HMAC_KEY": hexkey}) == bytes.fromhex(hexkey)
-    short = tmp_path / "short.key"
-    short.write_text("abcd")
-    with pytest.raises(KeyLoadError, match="shorter than 32 bytes") as info:
-        load_hmac_key(short, tmp_path, env={})
-    assert "abcd" not in str(info.value)
-    with pytest.raises(KeyLoadError, match=r"missing\.key"):
-        load_hmac_key(tmp_path / "missing.key", tmp_path, env={})
-    first = load_hmac_key(None, tmp_path / "state", env={})
-    assert load_hmac_key(None, tmp_path / "state", env={}) == first
-    assert (tmp_path / "state" / "keys" / "hmac.key").stat().st_mode & 0o777 == 0o600

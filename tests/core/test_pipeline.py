@@ -50,7 +50,7 @@ def test_explicit_rules(masker) -> None:  # type: ignore[no-untyped-def]
     doc = mask_one(masker, orjson.loads(orjson.dumps(RECORD)), {"user": "jdoe", "host": "web-1"})
     p = doc["payload"]["patient"]
     assert p["ssn"] == "[REDACTED:SSN]"
-    assert p["mrn"].startswith("hmac:") and len(p["mrn"]) == 5 + 16
+    assert p["mrn"].startswith("hmac:t1:") and len(p["mrn"]) == len("hmac:t1:") + 16
     assert p["phone"] == "***-***-5309"
     assert p["dob"] == "1961"
     assert p["address"]["zip"] == "021"
@@ -154,12 +154,12 @@ def test_other_roots_scalar_roots_and_the_payload_alias(state_dir: Path) -> None
     from phimask.detect import Scanner
     from phimask.pipeline import Masker
     from phimask.policy import compile_policy, load_yaml
-    from tests.conftest import HMAC_KEY
+    from tests.conftest import fixed_keyring
 
     text = ("version: 1\nfields:\n  - {path: payload.patient.ssn, action: redact}\n"
             "  - {path: resource.host, action: hmac}\n")
     plan = compile_policy(load_yaml(text, "t.yaml"), roots=("body", "attributes", "resource"),
-                          state_dir=state_dir, hmac_key=HMAC_KEY)
+                          state_dir=state_dir, keys=fixed_keyring())
     masker = Masker(plan, Scanner.build(plan.detectors))
     docs = [{"body": {"patient": {"ssn": "x"}}, "attributes": {"a": "mail a@b.org"}},
             {"body": "call 212-555-0188 now", "attributes": {}},

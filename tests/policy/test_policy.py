@@ -4,11 +4,11 @@ import pytest
 
 from phimask.policy import PolicyError, load_policy, load_yaml, policy_version
 from phimask.policy.compile import Kind, compile_policy
-from tests.conftest import HMAC_KEY
+from tests.conftest import fixed_keyring
 
 
 def compile_text(text: str, state_dir: Path):  # type: ignore[no-untyped-def]
-    return compile_policy(load_yaml(text, "p.yaml"), state_dir=state_dir, hmac_key=HMAC_KEY)
+    return compile_policy(load_yaml(text, "p.yaml"), state_dir=state_dir, keys=fixed_keyring())
 
 
 GOOD = """\
@@ -97,7 +97,7 @@ def test_unsafe_custom_pattern_is_a_policy_error(state_dir: Path) -> None:
 
 
 def test_default_policy_and_files(state_dir: Path, tmp_path: Path) -> None:
-    plan = load_policy(None, state_dir=state_dir, hmac_key=HMAC_KEY)
+    plan = load_policy(None, state_dir=state_dir, keys=fixed_keyring())
     assert plan.hints is not None and not plan.rules
     with pytest.raises(PolicyError, match="cannot read"):
-        load_policy(tmp_path / "missing.yaml", state_dir=state_dir, hmac_key=HMAC_KEY)
+        load_policy(tmp_path / "missing.yaml", state_dir=state_dir, keys=fixed_keyring())

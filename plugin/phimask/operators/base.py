@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    from ..keyring import Keyring
 
 Scalar = str | int | float | bool | None
 
@@ -52,6 +55,15 @@ class Operator(Protocol):
     def apply(self, value: Scalar) -> Scalar:
         """Mask one value. None passes through (a null carries no identifier)."""
         ...
+
+
+def keyring_of(ctx: CompileContext) -> Keyring:
+    """The keyring the policy compiles with; a missing key raises KeyLoadError, which
+    names the purpose and where the key was looked for."""
+    keys = ctx.extra.get("keys")
+    if keys is None:
+        raise OptionError("key", "no keyring is configured")
+    return keys  # type: ignore[no-any-return]
 
 
 def reject_unknown(options: Mapping[str, Any], allowed: set[str]) -> None:

@@ -1,7 +1,9 @@
 """`hmac`: a keyed, deterministic, irreversible pseudonym (HMAC-SHA256, hex).
 
 Deterministic so records can still be joined on it; keyed so a dictionary of the
-few billion possible SSNs or MRNs cannot reverse it (an unkeyed hash can).
+few billion possible SSNs or MRNs cannot reverse it (an unkeyed hash can). The output
+names the key that made it (`hmac:<kid>:<hex>`): after a key rotation new pseudonyms
+visibly differ from old ones instead of silently breaking joins.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from .base import (
     Scalar,
     as_text,
     int_option,
+    keyring_of,
     reject_unknown,
     str_option,
 )
@@ -28,19 +31,19 @@ MIN_HEX = 16
 class KeyedHash:
     name: ClassVar[str] = "hmac"
     key: bytes = field(repr=False)
+    kid: str
     length: int
     prefix: str
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], ctx: CompileContext) -> Self:
         reject_unknown(options, {"length", "prefix"})
-        key = ctx.extra.get("hmac_key")
-        if not isinstance(key, bytes) or len(key) < 32:
-            raise OptionError("key", "no HMAC key of at least 32 bytes is configured")
+        key = keyring_of(ctx).active("hmac")
         length = int_option(options, "length", 16, minimum=MIN_HEX)
         if length > 64:
             raise OptionError("length", "must be at most 64 (hex digits of SHA-256)")
-        return cls(key=key, length=length, prefix=str_option(options, "prefix", "hmac:"))
+        prefix = str_option(options, "prefix", "hmac:")
+        return cls(key=key.material, kid=key.kid, length=length, prefix=f"{prefix}{key.kid}:")
 
     def apply(self, value: Scalar) -> Scalar:
         if value is None:

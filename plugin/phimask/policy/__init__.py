@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
+from ..keyring import Keyring
 from .compile import Kind, Node, Plan, Rule, compile_policy, policy_version
 from .loader import PolicyError, load_yaml
 
@@ -20,7 +22,8 @@ def load_policy(
     path: Path | None,
     *,
     state_dir: Path,
-    hmac_key: bytes,
+    keys: Keyring,
+    vault: Any = None,
     roots: Sequence[str] = ("payload", "attributes"),
 ) -> Plan:
     """Read, validate and compile a policy file (None: the embedded default)."""
@@ -35,7 +38,7 @@ def load_policy(
         except UnicodeDecodeError:
             raise PolicyError(source, None, "", "not UTF-8 text") from None
     return compile_policy(load_yaml(text, source), roots=roots, state_dir=state_dir,
-                          hmac_key=hmac_key)
+                          keys=keys, vault=vault)
 
 
 __all__ = [

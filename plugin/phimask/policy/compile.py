@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from ..detect import Detector, PatternError, builtin_detectors, custom_detector
+from ..keyring import Keyring
 from ..operators import (
     ACTIONS,
     VALUE_OPERATORS,
@@ -100,8 +101,11 @@ def compile_policy(
     *,
     roots: Sequence[str] = ("payload", "attributes"),
     state_dir: Path,
-    hmac_key: bytes,
+    keys: Keyring,
+    vault: Any = None,
 ) -> Plan:
+    """`keys` gives operators their keys (KeyLoadError when one is missing); `vault`
+    is the token vault for `tokenize` rules, opened by the caller."""
     data = doc.data
     if not isinstance(data, dict):
         raise doc.error("", "a policy is a mapping (version, profile, fields, ...)")
@@ -115,7 +119,7 @@ def compile_policy(
     unmapped = _choice(doc, data, "unmapped_strings", "scan", ("scan", "keep"))
     _check_integrity(doc, data.get("integrity"))
     detectors = _detectors(doc, data.get("detectors"))
-    extra = {"hmac_key": hmac_key}
+    extra = {"keys": keys, "vault": vault}
 
     trie = {name: Node() for name in roots}
     rules: list[Rule] = []
