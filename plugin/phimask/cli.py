@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
-from . import __version__, cli_keys
+from . import __version__, cli_keys, cli_sign
 from .config import SETTINGS, Settings, SettingsError, load_settings
 from .detect import PatternError
 from .keyring import KeyLoadError
@@ -96,15 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("policy_file", type=Path, metavar="POLICY")
     _add_settings(check, only=("state_dir", "keys_dir", "scanner"))
     cli_keys.add_parser(commands)
+    cli_sign.add_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "keys":
+    if args.command in ("keys", "sign"):
         try:
-            return cli_keys.run(args)
-        except KeyLoadError as exc:
+            return cli_keys.run(args) if args.command == "keys" else cli_sign.run(args)
+        except (KeyLoadError, OSError) as exc:
             print(f"phimask: error: {exc}", file=sys.stderr)
             return 1
     flags = {s.name: getattr(args, s.name, None) for s in SETTINGS}
@@ -143,6 +144,10 @@ def _print_plan(masker: Masker) -> None:
     print(f"on_error:        {plan.on_error}"
           + ("  (acts as reject until the quarantine store lands)"
              if plan.on_error == "quarantine" else ""))
+    integrity = plan.integrity
+    print(f"integrity:       {integrity.mode}"
+          + (f" (accepts {', '.join(integrity.accept)})" if integrity.mode != "off" else "")
+          + (", masked output signed" if integrity.sign_output else ""))
     print(f"scanner:         {masker.scanner.engine}, detectors: "
           + ", ".join(d.name for d in plan.detectors))
     print("rules:" if plan.rules else "rules:           none (hints and scanning only)")
@@ -154,8 +159,10 @@ def _print_plan(masker: Masker) -> None:
 def _describe(op: Any) -> str:
     if op is None:
         return ""
-    fields = getattr(op, "__dataclass_fields__", {})
-    shown = {k: getattr(op, k) for k in fields if k not in ("key",)}
+    fields: Iterable[str] = getattr(op, "__dataclass_fields__", None) or getattr(
+        op, "__slots__", ()) or ()
+    shown = {k: getattr(op, k) for k in fields
+             if k not in ("key", "name") and not k.startswith("_")}
     return " ".join(f"{k}={v!r}" for k, v in shown.items())
 
 

@@ -256,7 +256,7 @@ def _load_directory(directory: Path) -> dict[str, KeySet]:
             raw = path.read_bytes()
         except OSError as exc:
             raise KeyLoadError(f"{purpose} key {path}: {exc.strerror}") from None
-        found.setdefault(purpose, {})[kid] = Key(kid, purpose, _decode(purpose, raw, str(path)),
+        found.setdefault(purpose, {})[kid] = Key(kid, purpose, decode_key(purpose, raw, str(path)),
                                                   str(path))
     sets: dict[str, KeySet] = {}
     for purpose, keys in found.items():
@@ -284,12 +284,12 @@ def _load_env(purpose: str, value: str) -> KeySet:
             raise KeyLoadError(f"{name}: entry {i + 1} must be kid:hex (kid of A-Z a-z 0-9 _ -)")
         if kid in keys:
             raise KeyLoadError(f"{name}: key id {kid!r} appears twice")
-        keys[kid] = Key(kid, purpose, _decode(purpose, text.encode(), name), name)
+        keys[kid] = Key(kid, purpose, decode_key(purpose, text.encode(), name), name)
     first = next(iter(keys.values()))
     return KeySet(purpose, first, keys)
 
 
-def _decode(purpose: str, raw: bytes, source: str) -> bytes:
+def decode_key(purpose: str, raw: bytes, source: str) -> bytes:
     text = raw.strip()
     if purpose in ("sign", "verify-ed25519"):
         return _decode_ed25519(purpose, text, source)

@@ -13,12 +13,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .detect import Match, Scanner
 from .operators import OperatorError
 from .policy import Kind, Node, Plan, Rule
 from .policy.hints import hint_for
+
+if TYPE_CHECKING:
+    from .integrity import Verifier
 
 Document = dict[str, Any]
 MAX_DEPTH = 64
@@ -66,9 +69,11 @@ ScanJob = tuple[Any, Any, str]
 class Masker:
     """Masks batches by one Plan. Cheap to call, not cheap to build: build once."""
 
-    def __init__(self, plan: Plan, scanner: Scanner) -> None:
+    def __init__(self, plan: Plan, scanner: Scanner, verifier: Verifier | None = None) -> None:
         self.plan = plan
         self.scanner = scanner
+        # Signature checks the adapters run before a record is decoded or masked.
+        self.verifier = verifier
         self._hints = plan.hints
         self._scan_unmapped = plan.unmapped_scan
         # A root whose trie is empty needs no path matching at all.

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from .config import Settings
 from .detect import Scanner
+from .integrity import build_verifier
 from .keyring import Keyring
 from .pipeline import Masker
 from .policy import load_policy
@@ -32,4 +33,5 @@ def build_masker(
     """
     keys = keys or load_keyring(settings, create=create_key)
     plan = load_policy(settings.policy, state_dir=settings.state_dir, keys=keys, roots=roots)
-    return Masker(plan, Scanner.build(plan.detectors, engine=settings.scanner))
+    return Masker(plan, Scanner.build(plan.detectors, engine=settings.scanner),
+                  build_verifier(plan.integrity, keys))

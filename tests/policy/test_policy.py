@@ -82,10 +82,28 @@ def test_duplicate_key_and_bad_yaml(state_dir: Path) -> None:
         compile_text("", state_dir)
 
 
-def test_integrity_require_is_refused_until_supported(state_dir: Path) -> None:
-    with pytest.raises(PolicyError, match=r"integrity\.mode"):
-        compile_text("version: 1\nintegrity: {mode: require}\n", state_dir)
-    compile_text("version: 1\nintegrity: {mode: 'off'}\n", state_dir)
+@pytest.mark.parametrize(("text", "where"), [
+    ("integrity: {mode: always}", "integrity.mode"),
+    ("integrity: {mode: require, accept: [md5]}", "integrity.accept"),
+    ("integrity: {mode: require, accept: []}", "integrity.accept"),
+    ("integrity: {mode: require, signature_attribute: ''}", "integrity.signature_attribute"),
+    ("integrity: {mode: require, key_id_attribute: phimask.sig}", "integrity.key_id_attribute"),
+    ("integrity: {mode: require, sign_output: yes please}", "integrity.sign_output"),
+    ("integrity: {mode: require, strict: true}", "integrity.strict"),
+    ("integrity: require", "integrity"),
+])
+def test_integrity_section_is_validated(state_dir: Path, text: str, where: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        compile_text(f"version: 1\n{text}\n", state_dir)
+    assert info.value.where == where and info.value.line == 2
+
+
+def test_integrity_section_compiles(state_dir: Path) -> None:
+    plan = compile_text("version: 1\nintegrity: {mode: require, accept: [ed25519, sha256]}\n",
+                        state_dir)
+    assert plan.integrity.mode == "require" and plan.integrity.accept == ("ed25519", "sha256")
+    assert compile_text("version: 1\nintegrity: {mode: off}\n", state_dir).integrity.mode == "off"
+    assert compile_text("version: 1\n", state_dir).integrity.mode == "off"
 
 
 def test_unsafe_custom_pattern_is_a_policy_error(state_dir: Path) -> None:

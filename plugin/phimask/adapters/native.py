@@ -6,6 +6,7 @@ the wire and hand back the reply without the server process parsing either.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from google.protobuf.message import DecodeError
 
 from .._gen.phimask.v1 import transform_pb2 as pb
 from ..errors import CallError
+from ..integrity import BatchVerdict, Verifier
 from ..pipeline import Document, Masker, Rejection
 
 
@@ -38,14 +40,16 @@ def decode_record(record: pb.Record) -> Document | Rejection:
 
 
 def transform_request(
-    masker: Masker, data: bytes, limits: Limits, part: tuple[int, int] = (0, 1)
+    masker: Masker, data: bytes, limits: Limits, part: tuple[int, int] = (0, 1),
+    batch_signature: tuple[str, str] | None = None,
 ) -> bytes:
     """Mask one serialized TransformRequest; raise RequestError for a bad request.
 
     `part=(i, k)` masks only the i-th of k equal slices of the records, with
     rejection indices still counted from the start of the whole request: the k
     replies, concatenated in order, are the reply to the whole request (protobuf
-    concatenation appends repeated fields).
+    concatenation appends repeated fields). `batch_signature` is (base64 signature,
+    key id) from the call's metadata, over all of `data`.
     """
     request = pb.TransformRequest()
     try:
@@ -60,8 +64,9 @@ def transform_request(
         )
     first, stop = part[0] * count // part[1], (part[0] + 1) * count // part[1]
     records = request.records[first:stop]
-    docs = [decode_record(r) for r in records]
+    docs = _verified_docs(masker.verifier, data, records, batch_signature)
     outcomes = masker.mask_batch(docs)
+    signer = masker.verifier if masker.verifier is not None and masker.verifier.signs else None
     response = pb.TransformResponse(policy_version=masker.policy_version)
     for index, (record, doc, outcome) in enumerate(zip(records, docs, outcomes, strict=True),
                                                    start=first):
@@ -71,12 +76,29 @@ def transform_request(
             )
             continue
         assert isinstance(doc, dict)
-        out = response.records.add(
-            payload=orjson.dumps(doc["payload"]), id=record.id, key_id=record.key_id
-        )
+        payload = orjson.dumps(doc["payload"])
+        out = response.records.add(payload=payload, id=record.id)
+        signed = signer.sign(payload) if signer is not None else None
+        if signed is not None:
+            out.signature, out.key_id = signed
         if doc["attributes"]:
             out.attributes.update(_as_strings(doc["attributes"]))
     return response.SerializeToString()
+
+
+def _verified_docs(verifier: Verifier | None, data: bytes, records: Sequence[pb.Record],
+                   batch_signature: tuple[str, str] | None) -> list[Document | Rejection]:
+    """Each record's document, or why it is rejected: signatures are checked before a
+    payload is even parsed."""
+    if verifier is None or not verifier.checks:
+        return [decode_record(r) for r in records]
+    verdict = verifier.check_batch(data, batch_signature)
+    if isinstance(verdict, Rejection):
+        return [verdict] * len(records)
+    if verdict == BatchVerdict.VERIFIED:
+        return [decode_record(r) for r in records]
+    return [failure if (failure := verifier.verify(r.payload, r.signature, r.key_id))
+            else decode_record(r) for r in records]
 
 
 def _as_strings(attributes: dict[str, Any]) -> dict[str, str]:

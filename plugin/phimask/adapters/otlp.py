@@ -22,7 +22,7 @@ read); rejected records, and the containers they leave empty, are deleted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
+from ..integrity import BatchVerdict, Verifier, canonical_json
 from ..pipeline import Document, Masker, Rejection, describe_rejections
 from .native import Limits, RequestError
 
@@ -173,8 +174,10 @@ def _drop(entries: Any, keep: list[bool]) -> None:
             del entries[index]
 
 
-def transform_export(masker: Masker, data: bytes, limits: Limits) -> OtlpResult:
-    """Mask one serialized ExportLogsServiceRequest; raise RequestError for a bad one."""
+def transform_export(masker: Masker, data: bytes, limits: Limits,
+                     batch_signature: tuple[str, str] | None = None) -> OtlpResult:
+    """Mask one serialized ExportLogsServiceRequest; raise RequestError for a bad one.
+    `batch_signature`: (base64 signature, key id) from the call's metadata."""
     try:
         request = ExportLogsServiceRequest.FromString(data)
     except DecodeError:
@@ -196,8 +199,12 @@ def transform_export(masker: Masker, data: bytes, limits: Limits) -> OtlpResult:
     # per ScopeLogs: it, its resource's and scope's documents, its records' first, end
     groups: list[tuple[Any, list[int], int, int]] = []
 
+    check = _record_check(masker.verifier, data, batch_signature)
+
     def add(message: Any) -> int:
         doc = _read(message, snaps)
+        if check is not None and isinstance(message, LogRecord):
+            doc = check(doc)
         docs.append(doc)
         sources.append((message, doc.get("body") if isinstance(doc, dict) else None))
         return len(docs) - 1
@@ -229,6 +236,27 @@ def transform_export(masker: Masker, data: bytes, limits: Limits) -> OtlpResult:
     _drop(resource_logs, [bool(rl.scope_logs) for rl in resource_logs])
     forward = request.SerializeToString() if resource_logs else b""  # b"": all rejected
     return OtlpResult(forward, count - len(rejections), rejections)
+
+
+def _record_check(verifier: Verifier | None, data: bytes,
+                  batch_signature: tuple[str, str] | None
+                  ) -> Callable[[Document | Rejection], Document | Rejection] | None:
+    """What checks each LogRecord's document before it is masked (signature attributes
+    taken out), or None when integrity is off."""
+    if verifier is None or not verifier.checks:
+        return None
+    verdict = verifier.check_batch(data, batch_signature)
+    if isinstance(verdict, Rejection):
+        return lambda doc: verdict
+    verified = verdict == BatchVerdict.VERIFIED
+
+    def check(doc: Document | Rejection) -> Document | Rejection:
+        if isinstance(doc, Rejection):
+            return doc
+        failure = verifier.check_fields(doc["attributes"], lambda: canonical_json(doc), verified)
+        return doc if failure is None else failure
+
+    return check
 
 
 def partial_success_message(rejections: Iterable[tuple[int, Rejection]]) -> str:

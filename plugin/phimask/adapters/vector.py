@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +64,7 @@ from google.protobuf.message import DecodeError
 
 from .._gen.vector import event_pb2 as ev
 from .._gen.vector import vector_pb2
+from ..integrity import MISSING, BatchVerdict, Verifier, canonical_json
 from ..pipeline import MAX_DEPTH, Document, Masker, Rejection
 from .native import Limits, RequestError
 
@@ -81,8 +82,10 @@ class VectorResult:
     left_out: int = 0  # metric/trace events a cross route to OTLP logs could not carry
 
 
-def transform_push(masker: Masker, data: bytes, limits: Limits) -> VectorResult:
-    """Mask one serialized PushEventsRequest; raise RequestError for a bad request."""
+def transform_push(masker: Masker, data: bytes, limits: Limits,
+                   batch_signature: tuple[str, str] | None = None) -> VectorResult:
+    """Mask one serialized PushEventsRequest; raise RequestError for a bad request.
+    `batch_signature`: (base64 signature, key id) from the call's metadata."""
     # `where[p]`: the index in the request of `events[p]`.
     request, where, rejections = _parse(data, limits)
     events = request.events
@@ -103,6 +106,7 @@ def transform_push(masker: Masker, data: bytes, limits: Limits) -> VectorResult:
 
     stamps: _Stamps = {}
     docs = [_decode_log(log, stamps) for log in logs]
+    failures = _verify(masker.verifier, data, batch_signature, docs)
     try:
         outcomes = masker.mask_batch(docs)
     except Exception:
@@ -111,6 +115,8 @@ def transform_push(masker: Masker, data: bytes, limits: Limits) -> VectorResult:
         # from a fresh decode, the documents above being half masked.
         stamps = {}
         docs = [_decode_log(log, stamps) for log in logs]
+        if failures is not None:  # as checked above; take the signature fields out again
+            _verify(masker.verifier, data, batch_signature, docs, failures)
         outcomes = [_mask_alone(masker, doc) for doc in docs]
 
     accepted = 0
@@ -133,6 +139,39 @@ def transform_push(masker: Masker, data: bytes, limits: Limits) -> VectorResult:
     rejections.sort(key=lambda item: item[0])
     forward = request.SerializeToString() if len(events) else b""
     return VectorResult(forward, accepted, passed, rejections)
+
+
+def _verify(verifier: Verifier | None, data: bytes, batch_signature: tuple[str, str] | None,
+            docs: list[Document | Rejection], known: list[Rejection | None] | None = None
+            ) -> list[Rejection | None] | None:
+    """Check each event's signature before it is masked; a failed document becomes its
+    rejection in `docs`. With `known` (the failures found before) nothing is checked
+    again. None when integrity is off."""
+    if verifier is None or not verifier.checks:
+        return None
+    verified = True  # with `known`, what passed was verified before
+    if known is None:
+        verdict = verifier.check_batch(data, batch_signature)
+        if isinstance(verdict, Rejection):
+            known = [verdict] * len(docs)
+        verified = verdict == BatchVerdict.VERIFIED
+    failures: list[Rejection | None] = []
+    for index, doc in enumerate(docs):
+        failure = known[index] if known is not None else None
+        if failure is None and isinstance(doc, dict):
+            payload = doc["payload"]
+            if isinstance(payload, dict):
+                failure = verifier.check_fields(payload, _canonical_of(payload), verified)
+            elif verifier.required and not verified:
+                failure = MISSING
+        if failure is not None:
+            docs[index] = failure
+        failures.append(failure)
+    return failures
+
+
+def _canonical_of(payload: dict[str, Any]) -> Callable[[], bytes]:
+    return lambda: canonical_json(payload)
 
 
 class _Invalid(Exception):

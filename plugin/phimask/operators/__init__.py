@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from .base import CompileContext, Operator, OperatorError, OptionError, Scalar
+from .fpe import FormatPreservingEncryption
 from .generalize import Generalize
 from .keyed_hash import KeyedHash
 from .partial import Partial
@@ -23,6 +24,7 @@ VALUE_OPERATORS: dict[str, OperatorFactory] = {
     "partial": Partial,
     "generalize": Generalize,
     "zip3": Zip3,
+    "fpe": FormatPreservingEncryption,
 }
 # Actions the walker carries out itself: they decide about a node, not a value.
 STRUCTURAL_ACTIONS = ("drop", "keep", "scan")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..keyring import Keyring
-from .compile import Kind, Node, Plan, Rule, compile_policy, policy_version
+from .compile import IntegritySpec, Kind, Node, Plan, Rule, compile_policy, policy_version
 from .loader import PolicyError, load_yaml
 
 DEFAULT_SOURCE = "<embedded default policy>"
@@ -43,6 +43,7 @@ def load_policy(
 
 __all__ = [
     "DEFAULT_SOURCE",
+    "IntegritySpec",
     "Kind",
     "Node",
     "Plan",

@@ -71,6 +71,21 @@ class Node:
         return self.any_index
 
 
+INTEGRITY_MODES = ("off", "if_present", "require")
+INTEGRITY_ALGORITHMS = ("hmac-sha256", "ed25519", "sha256")
+
+
+@dataclass(frozen=True)
+class IntegritySpec:
+    """The policy's `integrity` section; integrity.py does the checking."""
+
+    mode: str = "off"
+    accept: tuple[str, ...] = ("hmac-sha256", "ed25519")
+    signature_attribute: str = "phimask.sig"
+    key_id_attribute: str = "phimask.kid"
+    sign_output: bool = False
+
+
 @dataclass(frozen=True)
 class Plan:
     version: str  # canonical hash of the policy
@@ -81,6 +96,7 @@ class Plan:
     on_error: str
     detectors: tuple[Detector, ...]
     rules: tuple[Rule, ...]
+    integrity: IntegritySpec = IntegritySpec()
 
 
 
@@ -117,7 +133,7 @@ def compile_policy(
     profile = _choice(doc, data, "profile", "safe-harbor", PROFILES)
     on_error = _choice(doc, data, "on_error", "reject", ("reject", "quarantine"))
     unmapped = _choice(doc, data, "unmapped_strings", "scan", ("scan", "keep"))
-    _check_integrity(doc, data.get("integrity"))
+    integrity = _integrity(doc, data.get("integrity"))
     detectors = _detectors(doc, data.get("detectors"))
     extra = {"keys": keys, "vault": vault}
 
@@ -156,6 +172,7 @@ def compile_policy(
         on_error=on_error,
         detectors=tuple(detectors),
         rules=tuple(rules),
+        integrity=integrity,
     )
 
 
@@ -193,15 +210,41 @@ def _choice(doc: Located, data: Mapping[str, Any], key: str, default: str,
     return str(value)
 
 
-def _check_integrity(doc: Located, raw: Any) -> None:
+INTEGRITY_KEYS = {"mode", "accept", "signature_attribute", "key_id_attribute", "sign_output"}
+
+
+def _integrity(doc: Located, raw: Any) -> IntegritySpec:
     if raw is None:
-        return
-    if not isinstance(raw, dict) or set(raw) - {"mode"}:
-        raise doc.error("integrity", "must be {mode: off}")
-    if raw.get("mode", "off") not in ("off", False):
-        # Accepting `require` without enforcing it would be a silent hole.
-        raise doc.error("integrity.mode", "signature checking is not available in this version; "
-                        "use mode: off")
+        return IntegritySpec()
+    if not isinstance(raw, dict):
+        raise doc.error("integrity", "must be a mapping {mode, accept, sign_output, ...}")
+    for key in raw:
+        if key not in INTEGRITY_KEYS:
+            raise doc.error(f"integrity.{key}", "unknown key (allowed: "
+                            f"{', '.join(sorted(INTEGRITY_KEYS))})")
+    mode = raw.get("mode", "off")
+    if mode is False:  # YAML reads a bare `off` as false
+        mode = "off"
+    if mode not in INTEGRITY_MODES:
+        raise doc.error("integrity.mode", f"must be one of {', '.join(INTEGRITY_MODES)}")
+    accept = raw.get("accept", list(IntegritySpec.accept))
+    if not isinstance(accept, list) or not accept or any(
+            a not in INTEGRITY_ALGORITHMS for a in accept):
+        raise doc.error("integrity.accept", "must list algorithms from: "
+                        f"{', '.join(INTEGRITY_ALGORITHMS)}")
+    names = {}
+    for key in ("signature_attribute", "key_id_attribute"):
+        value = raw.get(key, getattr(IntegritySpec, key))
+        if not isinstance(value, str) or not value:
+            raise doc.error(f"integrity.{key}", "must be a non-empty string")
+        names[key] = value
+    if names["signature_attribute"] == names["key_id_attribute"]:
+        raise doc.error("integrity.key_id_attribute", "must differ from signature_attribute")
+    sign_output = raw.get("sign_output", False)
+    if not isinstance(sign_output, bool):
+        raise doc.error("integrity.sign_output", "must be true or false")
+    return IntegritySpec(str(mode), tuple(accept), names["signature_attribute"],
+                         names["key_id_attribute"], sign_output)
 
 
 def _detectors(doc: Located, raw: Any) -> list[Detector]:
