@@ -18,6 +18,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as otlp_pb
 
 from ._gen.phimask.v1 import transform_pb2
 from ._gen.vector import vector_pb2
+from .access import Authorizer, Caller, Gate, bind_caller
 from .adapters.native import RequestError
 from .adapters.otlp import partial_success_message
 from .errors import CallError
@@ -38,12 +39,23 @@ async def _abort(context: Context, status: str, message: str) -> None:
     await context.abort(getattr(grpc.StatusCode, status, grpc.StatusCode.INTERNAL), message)
 
 
-def guarded(handler: Callable[[bytes, Context], Awaitable[bytes]]
+def authorize(gate: Gate, context: Context) -> Caller:
+    """Identify the caller and check its role before any work; CallError if it may
+    not. The caller is bound for the rest of the RPC (`access.current_caller()`): every
+    RPC runs in its own task, so the binding ends with it."""
+    caller = gate(context)
+    bind_caller(caller)
+    return caller
+
+
+def guarded(handler: Callable[[bytes, Context], Awaitable[bytes]], gate: Gate
             ) -> Callable[[bytes, Context], Awaitable[bytes]]:
-    """Turn every failure of a unary handler into a deliberate status."""
+    """Authorize the call by `gate`, then turn every failure of a unary handler into a
+    deliberate status."""
 
     async def run(request: bytes, context: Context) -> bytes:
         try:
+            authorize(gate, context)
             return await handler(request, context)
         except CallError as exc:
             await _abort(context, exc.status, str(exc))
@@ -70,12 +82,18 @@ def log_rejections(protocol: str, rejections: list[tuple[int, Rejection]]) -> No
         })
 
 
-def native_handler(runner: BatchRunner) -> grpc.GenericRpcHandler:
+def native_handler(runner: BatchRunner, authorizer: Authorizer) -> grpc.GenericRpcHandler:
+    stream_gate = authorizer.gate(f"/{NATIVE}/TransformStream")
+
     async def transform(request: bytes, context: Context) -> bytes:
         return await runner.run(request)
 
     async def transform_stream(requests: AsyncIterator[bytes], context: Context
                                ) -> AsyncIterator[bytes]:
+        try:
+            authorize(stream_gate, context)  # before the first request is read
+        except CallError as exc:
+            await _abort(context, exc.status, str(exc))
         # Several requests of one stream are masked at once; replies keep request order.
         pending: asyncio.Queue[asyncio.Future[bytes] | None] = asyncio.Queue(STREAM_WINDOW)
 
@@ -104,13 +122,14 @@ def native_handler(runner: BatchRunner) -> grpc.GenericRpcHandler:
                     leftover.cancel()
 
     return grpc.method_handlers_generic_handler(NATIVE, {
-        "Transform": grpc.unary_unary_rpc_method_handler(guarded(transform)),
+        "Transform": grpc.unary_unary_rpc_method_handler(
+            guarded(transform, authorizer.gate(f"/{NATIVE}/Transform"))),
         "TransformStream": grpc.stream_stream_rpc_method_handler(transform_stream),
     })
 
 
 def otlp_handler(runner: BatchRunner, downstream: Downstream | None,
-                 forward_timeout: float) -> grpc.GenericRpcHandler:
+                 forward_timeout: float, authorizer: Authorizer) -> grpc.GenericRpcHandler:
     async def export(request: bytes, context: Context) -> bytes:
         if downstream is None:
             raise DownstreamError("UNAVAILABLE", "no downstream is configured for OTLP "
@@ -136,12 +155,13 @@ def otlp_handler(runner: BatchRunner, downstream: Downstream | None,
         return response.SerializeToString()
 
     return grpc.method_handlers_generic_handler(OTLP, {
-        "Export": grpc.unary_unary_rpc_method_handler(guarded(export)),
+        "Export": grpc.unary_unary_rpc_method_handler(
+            guarded(export, authorizer.gate(f"/{OTLP}/Export"))),
     })
 
 
 def vector_handler(runner: BatchRunner, downstream: Downstream | None,
-                   forward_timeout: float) -> grpc.GenericRpcHandler:
+                   forward_timeout: float, authorizer: Authorizer) -> grpc.GenericRpcHandler:
     healthy = vector_pb2.HealthCheckResponse(status=vector_pb2.SERVING).SerializeToString()
 
     async def push_events(request: bytes, context: Context) -> bytes:
@@ -165,6 +185,8 @@ def vector_handler(runner: BatchRunner, downstream: Downstream | None,
         return healthy
 
     return grpc.method_handlers_generic_handler(VECTOR, {
-        "PushEvents": grpc.unary_unary_rpc_method_handler(guarded(push_events)),
-        "HealthCheck": grpc.unary_unary_rpc_method_handler(guarded(health_check)),
+        "PushEvents": grpc.unary_unary_rpc_method_handler(
+            guarded(push_events, authorizer.gate(f"/{VECTOR}/PushEvents"))),
+        "HealthCheck": grpc.unary_unary_rpc_method_handler(
+            guarded(health_check, authorizer.gate(f"/{VECTOR}/HealthCheck"))),
     })

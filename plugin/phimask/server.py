@@ -2,9 +2,10 @@
 
 phimask.v1.BatchTransform, OTLP LogsService, Vector's v2 service, grpc.health.v1 and
 server reflection. Requests are handled as raw bytes and masked on worker processes
-(see workers.py); OTLP and Vector batches go on to their downstream (forward/). On
-SIGTERM or SIGINT: health goes NOT_SERVING, new calls are refused, in-flight batches
-finish.
+(see workers.py); OTLP and Vector batches go on to their downstream (forward/). TLS
+(tls.py) protects the listener and the downstream channels; every call but health and
+reflection is authorized (access.py). On SIGTERM or SIGINT: health goes NOT_SERVING,
+new calls are refused, in-flight batches finish.
 """
 
 from __future__ import annotations
@@ -18,18 +19,39 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from . import __version__
+from .access import authorizer_for
 from .config import Settings
 from .forward import Downstream, parse_downstream_url
 from .receivers import NATIVE, OTLP, VECTOR, native_handler, otlp_handler, vector_handler
 from .runtime import build_masker
+from .tls import forward_credentials, listener_certificates
 from .workers import BatchRunner
 
 log = logging.getLogger("phimask.server")
 
 
+def build_downstreams(settings: Settings) -> dict[str, Downstream]:
+    targets = {name: parse_downstream_url(url) for name, url in (
+        ("otlp", settings.otlp_downstream), ("vector", settings.vector_downstream)) if url}
+    credentials = None
+    if any(t.tls for t in targets.values()) or any((
+            settings.forward_ca_file, settings.forward_cert_file, settings.forward_key_file)):
+        credentials = forward_credentials(settings)  # checks the files even if unused
+    methods = {"otlp": f"/{OTLP}/Export", "vector": f"/{VECTOR}/PushEvents"}
+    return {name: Downstream(name, target, methods[name], credentials=credentials,
+                             max_message_bytes=settings.max_message_bytes)
+            for name, target in targets.items()}
+
+
 class PhimaskServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Security settings first: a bad file stops the start before anything runs.
+        self.tls = listener_certificates(settings)
+        self.authorizer = authorizer_for(settings.access_file)
+        self.authorizer.warn_unreachable(tls=self.tls is not None,
+                                         mutual_tls=self.tls is not None and self.tls.mutual)
+        self.downstreams = build_downstreams(settings)
         self.runner = BatchRunner(settings)
         self.health = health.aio.HealthServicer()
         options = [
@@ -37,22 +59,13 @@ class PhimaskServer:
             ("grpc.max_send_message_length", settings.max_message_bytes),
             ("grpc.so_reuseport", 0),
         ]
-        self.downstreams = {
-            name: Downstream(name, parse_downstream_url(url), method,
-                             max_message_bytes=settings.max_message_bytes)
-            for name, url, method in (
-                ("otlp", settings.otlp_downstream, f"/{OTLP}/Export"),
-                ("vector", settings.vector_downstream, f"/{VECTOR}/PushEvents"),
-            )
-            if url
-        }
         self.server = grpc.aio.server(options=options)
         self.server.add_generic_rpc_handlers((
-            native_handler(self.runner),
+            native_handler(self.runner, self.authorizer),
             otlp_handler(self.runner, self.downstreams.get(settings.otlp_forward_to),
-                         settings.forward_timeout),
+                         settings.forward_timeout, self.authorizer),
             vector_handler(self.runner, self.downstreams.get(settings.vector_forward_to),
-                           settings.forward_timeout),
+                           settings.forward_timeout, self.authorizer),
         ))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
@@ -60,7 +73,10 @@ class PhimaskServer:
              reflection.SERVICE_NAME),
             self.server,
         )
-        self.port = self.server.add_insecure_port(settings.listen)
+        if self.tls is None:
+            self.port = self.server.add_insecure_port(settings.listen)
+        else:
+            self.port = self.server.add_secure_port(settings.listen, self.tls.credentials())
         if self.port == 0:
             raise OSError(f"cannot listen on {settings.listen}")
 
@@ -80,8 +96,8 @@ class PhimaskServer:
 
 
 async def serve(settings: Settings) -> None:
+    server = PhimaskServer(settings)  # TLS and access settings are checked first
     masker = build_masker(settings)  # fail here, with a clear message, not in a worker
-    server = PhimaskServer(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -98,6 +114,8 @@ async def serve(settings: Settings) -> None:
             "scanner": masker.scanner.engine,
             "otlp_downstream": settings.otlp_downstream,
             "vector_downstream": settings.vector_downstream,
+            "tls": "off" if server.tls is None else "mutual" if server.tls.mutual else "on",
+            "access_file": str(settings.access_file) if settings.access_file else None,
             "version": __version__,
         },
     )

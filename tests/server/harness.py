@@ -28,9 +28,25 @@ class RunningServer:
     process: subprocess.Popen[bytes]
     address: str
     log_lines: list[str] = field(default_factory=list)
+    credentials: grpc.ChannelCredentials | None = None  # for a server started with TLS
 
-    def channel(self) -> grpc.Channel:
-        return grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+    def channel(self, credentials: grpc.ChannelCredentials | None = None) -> grpc.Channel:
+        """A new channel (one new connection), by `credentials`, else the server's."""
+        credentials = credentials or self.credentials
+        if credentials is None:
+            return grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        return grpc.secure_channel(self.address, credentials, options=CHANNEL_OPTIONS)
+
+    def audit_events(self, event: str) -> list[dict[str, object]]:
+        entries = []
+        for line in self.log_lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("audit") == event:
+                entries.append(entry)
+        return entries
 
     def stub(self, channel: grpc.Channel) -> pb_grpc.BatchTransformStub:
         return pb_grpc.BatchTransformStub(channel)
@@ -40,8 +56,10 @@ class RunningServer:
 
 
 @contextmanager
-def phimask_server(state_dir: Path, *args: str, env: dict[str, str] | None = None
+def phimask_server(state_dir: Path, *args: str, env: dict[str, str] | None = None,
+                   credentials: grpc.ChannelCredentials | None = None
                    ) -> Iterator[RunningServer]:
+    """`credentials`: what `RunningServer.channel()` connects with (TLS servers)."""
     listen = [] if "--listen" in args else ["--listen", "127.0.0.1:0"]
     cmd = [sys.executable, "-m", "phimask", "serve", *listen, "--state-dir", str(state_dir),
            *args]
@@ -70,7 +88,7 @@ def phimask_server(state_dir: Path, *args: str, env: dict[str, str] | None = Non
     if not address:
         process.kill()
         raise RuntimeError("phimask did not start:\n" + "\n".join(lines[-20:]))
-    server = RunningServer(process, address[0], lines)
+    server = RunningServer(process, address[0], lines, credentials)
     try:
         yield server
     finally:

@@ -73,7 +73,10 @@ class Downstream:
     """Sends serialized requests to one method of one downstream, with retries."""
 
     def __init__(self, name: str, target: Target, method: str, *, max_message_bytes: int,
-                 attempt_timeout: float = 10.0) -> None:
+                 attempt_timeout: float = 10.0,
+                 credentials: grpc.ChannelCredentials | None = None) -> None:
+        """`credentials` apply to an https:// target (tls.forward_credentials); without
+        them it is verified against the system roots."""
         self.name = name
         self.target = target
         self.attempt_timeout = attempt_timeout
@@ -88,7 +91,7 @@ class Downstream:
         ]
         if target.tls:
             self.channel = grpc.aio.secure_channel(
-                target.address, grpc.ssl_channel_credentials(), options=options
+                target.address, credentials or grpc.ssl_channel_credentials(), options=options
             )
         else:
             self.channel = grpc.aio.insecure_channel(target.address, options=options)
