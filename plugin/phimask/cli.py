@@ -12,9 +12,10 @@ from typing import IO, Any
 
 import orjson
 
-from . import __version__, cli_keys, cli_sign
+from . import __version__, cli_keys, cli_sign, cli_vault
 from .config import SETTINGS, Settings, SettingsError, load_settings
 from .detect import PatternError
+from .errors import CallError
 from .keyring import KeyLoadError
 from .logs import configure_logging
 from .pipeline import Document, Masker, Rejection
@@ -97,14 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings(check, only=("state_dir", "keys_dir", "scanner"))
     cli_keys.add_parser(commands)
     cli_sign.add_parser(commands)
+    cli_vault.add_parsers(commands, _add_settings)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command in ("keys", "sign"):
+    if args.command in ("keys", "sign", "detokenize", "access"):
         try:
-            return cli_keys.run(args) if args.command == "keys" else cli_sign.run(args)
+            return {"keys": cli_keys.run, "sign": cli_sign.run, "access": cli_vault.run_access,
+                    "detokenize": cli_vault.run_detokenize}[args.command](args)
         except (KeyLoadError, OSError) as exc:
             print(f"phimask: error: {exc}", file=sys.stderr)
             return 1
@@ -117,12 +120,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             asyncio.run(_serve(settings))
             return 0
+        if args.command == "quarantine":
+            return cli_vault.run_quarantine(args, settings)
         masker = build_masker(settings, create_key=args.command != "check")
         if args.command == "check":
             _print_plan(masker)
             return 0
         return _mask(masker, args.input)
-    except (SettingsError, PolicyError, KeyLoadError, PatternError, OSError) as exc:
+    except (SettingsError, PolicyError, KeyLoadError, PatternError, OSError, CallError) as exc:
         print(f"phimask: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -22,6 +22,7 @@ from .policy.hints import hint_for
 
 if TYPE_CHECKING:
     from .integrity import Verifier
+    from .vault import Vault
 
 Document = dict[str, Any]
 MAX_DEPTH = 64
@@ -35,6 +36,7 @@ _CLEAN_CACHE_MAX_LEN = 256
 class Rejection:
     reason: str  # a code: operator_error, too_deep, ...
     rule: str = ""  # the rule involved, never a value
+    quarantine_id: str = ""  # where the original is kept (on_error: quarantine)
 
 
 def describe_rejections(rejections: Iterable[tuple[int, Rejection]], noun: str,
@@ -43,7 +45,7 @@ def describe_rejections(rejections: Iterable[tuple[int, Rejection]], noun: str,
 
     Reason codes and rule ids only, most frequent first: never a value. "" for none.
     """
-    counts = Counter(rejection for _, rejection in rejections)
+    counts = Counter(Rejection(r.reason, r.rule) for _, r in rejections)
     total = sum(counts.values())
     if not total:
         return ""
@@ -69,9 +71,12 @@ ScanJob = tuple[Any, Any, str]
 class Masker:
     """Masks batches by one Plan. Cheap to call, not cheap to build: build once."""
 
-    def __init__(self, plan: Plan, scanner: Scanner, verifier: Verifier | None = None) -> None:
+    def __init__(self, plan: Plan, scanner: Scanner, verifier: Verifier | None = None,
+                 quarantine: Vault | None = None) -> None:
         self.plan = plan
         self.scanner = scanner
+        # Where rejected originals are kept, encrypted (on_error: quarantine).
+        self.quarantine = quarantine
         # Signature checks the adapters run before a record is decoded or masked.
         self.verifier = verifier
         self._hints = plan.hints
@@ -87,6 +92,21 @@ class Masker:
     @property
     def policy_version(self) -> str:
         return self.plan.version
+
+    def keep_rejected(self, protocol: str, rejections: list[tuple[int, Rejection]],
+                      original: Callable[[int], bytes]) -> list[tuple[int, Rejection]]:
+        """With `on_error: quarantine`, store each rejected record's original (the
+        wire bytes `original(index)` gives) encrypted in the vault, and name where.
+        A store that cannot be reached raises VaultUnavailable: the batch is not
+        acknowledged, so nothing is lost."""
+        if self.quarantine is None or not rejections:
+            return rejections
+        kept = []
+        for index, rejection in rejections:
+            entry = self.quarantine.quarantine_put(protocol, original(index), rejection.reason,
+                                                   rejection.rule)
+            kept.append((index, Rejection(rejection.reason, rejection.rule, entry)))
+        return kept
 
     def mask_batch(self, docs: list[Document | Rejection]) -> list[Rejection | None]:
         """Mask every document in place; a Rejection in the input stays rejected."""

@@ -23,6 +23,7 @@ from .adapters.native import RequestError
 from .adapters.otlp import partial_success_message
 from .errors import CallError
 from .forward import Downstream, DownstreamError
+from .integrity import BATCH_KEY_ID_HEADER, BATCH_SIGNATURE_HEADER
 from .pipeline import Rejection
 from .workers import BatchRunner
 
@@ -67,6 +68,17 @@ def guarded(handler: Callable[[bytes, Context], Awaitable[bytes]], gate: Gate
     return run
 
 
+def batch_signature(context: Context) -> tuple[str, str] | None:
+    """The request's batch signature from its metadata (integrity.py), if it has one."""
+    found: dict[str, str] = {}
+    for key, value in context.invocation_metadata() or ():
+        if key in (BATCH_SIGNATURE_HEADER, BATCH_KEY_ID_HEADER) and isinstance(value, str):
+            found[key] = value
+    if BATCH_SIGNATURE_HEADER not in found:
+        return None
+    return found[BATCH_SIGNATURE_HEADER], found.get(BATCH_KEY_ID_HEADER, "")
+
+
 def deadline_of(context: Context, default: float) -> float:
     remaining = context.time_remaining()
     budget = default if remaining is None else max(0.0, remaining - DEADLINE_MARGIN)
@@ -86,7 +98,7 @@ def native_handler(runner: BatchRunner, authorizer: Authorizer) -> grpc.GenericR
     stream_gate = authorizer.gate(f"/{NATIVE}/TransformStream")
 
     async def transform(request: bytes, context: Context) -> bytes:
-        return await runner.run(request)
+        return await runner.run(request, signature=batch_signature(context))
 
     async def transform_stream(requests: AsyncIterator[bytes], context: Context
                                ) -> AsyncIterator[bytes]:
@@ -95,6 +107,7 @@ def native_handler(runner: BatchRunner, authorizer: Authorizer) -> grpc.GenericR
         except CallError as exc:
             await _abort(context, exc.status, str(exc))
         # Several requests of one stream are masked at once; replies keep request order.
+        # Call metadata cannot sign each message: streams carry record signatures.
         pending: asyncio.Queue[asyncio.Future[bytes] | None] = asyncio.Queue(STREAM_WINDOW)
 
         async def read() -> None:
@@ -137,7 +150,7 @@ def otlp_handler(runner: BatchRunner, downstream: Downstream | None,
         deadline = deadline_of(context, forward_timeout)
         downstream_rejected, downstream_message = 0, ""
         async with runner.admit():
-            result = await runner.run_otlp(request)
+            result = await runner.run_otlp(request, batch_signature(context))
             if result.accepted:
                 reply = otlp_pb.ExportLogsServiceResponse.FromString(
                     await downstream.send(result.forward, deadline))
@@ -170,7 +183,7 @@ def vector_handler(runner: BatchRunner, downstream: Downstream | None,
                                   "(--vector-downstream, --vector-forward-to); retry once it is")
         deadline = deadline_of(context, forward_timeout)
         async with runner.admit():
-            result = await runner.run_vector(request)
+            result = await runner.run_vector(request, batch_signature(context))
             if result.forward:
                 await downstream.send(result.forward, deadline)
         # Vector has no partial success: the rest is delivered, the rejected are

@@ -23,7 +23,10 @@ from .access import authorizer_for
 from .config import Settings
 from .forward import Downstream, parse_downstream_url
 from .receivers import NATIVE, OTLP, VECTOR, native_handler, otlp_handler, vector_handler
-from .runtime import build_masker
+from .reidentify import Reidentifier
+from .reidentify_service import SERVICE as REIDENTIFY
+from .reidentify_service import reidentify_handler
+from .runtime import VaultSource, build_masker, load_keyring
 from .tls import forward_credentials, listener_certificates
 from .workers import BatchRunner
 
@@ -52,6 +55,11 @@ class PhimaskServer:
         self.authorizer.warn_unreachable(tls=self.tls is not None,
                                          mutual_tls=self.tls is not None and self.tls.mutual)
         self.downstreams = build_downstreams(settings)
+        # The policy, keys and vault load here too: a bad one fails the start, with a
+        # clear message, not in a worker. Re-identification runs in this process.
+        self.vault = VaultSource(settings, load_keyring(settings))
+        self.masker = build_masker(settings, keys=self.vault.keys, vault=self.vault)
+        self.reidentifier = Reidentifier(self.masker.plan, self.vault)
         self.runner = BatchRunner(settings)
         self.health = health.aio.HealthServicer()
         options = [
@@ -66,11 +74,12 @@ class PhimaskServer:
                          settings.forward_timeout, self.authorizer),
             vector_handler(self.runner, self.downstreams.get(settings.vector_forward_to),
                            settings.forward_timeout, self.authorizer),
+            reidentify_handler(self.reidentifier, self.authorizer),
         ))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
-            (NATIVE, OTLP, VECTOR, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME),
+            (NATIVE, OTLP, VECTOR, REIDENTIFY,
+             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
             self.server,
         )
         if self.tls is None:
@@ -93,11 +102,12 @@ class PhimaskServer:
         await asyncio.get_running_loop().run_in_executor(None, self.runner.close)
         for downstream in self.downstreams.values():
             await downstream.close()
+        self.vault.close()
 
 
 async def serve(settings: Settings) -> None:
-    server = PhimaskServer(settings)  # TLS and access settings are checked first
-    masker = build_masker(settings)  # fail here, with a clear message, not in a worker
+    server = PhimaskServer(settings)  # fails here, with a clear message, not in a worker
+    masker = server.masker
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -116,11 +126,12 @@ async def serve(settings: Settings) -> None:
             "vector_downstream": settings.vector_downstream,
             "tls": "off" if server.tls is None else "mutual" if server.tls.mutual else "on",
             "access_file": str(settings.access_file) if settings.access_file else None,
+            "keys": server.vault.keys.summary(),
+            "vault": server.vault.opened.describe() if server.vault.opened else None,
+            "integrity": masker.plan.integrity.mode,
             "version": __version__,
         },
     )
-    if masker.plan.on_error == "quarantine":
-        log.warning("on_error: quarantine acts as reject until the quarantine store lands")
     await stop.wait()
     log.info("draining", extra={"grace_seconds": settings.drain_seconds})
     await server.stop()

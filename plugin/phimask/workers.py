@@ -22,8 +22,9 @@ from typing import Any
 from .adapters import convert, otlp, vector
 from .adapters.native import Limits, RequestError, transform_request
 from .config import Settings
+from .errors import CallError
 from .pipeline import Masker
-from .runtime import build_masker
+from .runtime import VaultSource, build_masker, load_keyring
 from .worker_processes import WorkerDied, WorkerProcesses
 
 log = logging.getLogger("phimask.workers")
@@ -39,6 +40,8 @@ ROOTS = {
 }
 # A worker's result: the protocol's result, or (status name, message) for a bad request.
 Outcome = tuple[bool, Any]
+# (base64 signature, key id) of a whole request, from the call's metadata.
+BatchSignature = tuple[str, str] | None
 
 _maskers: dict[str, Masker] = {}
 _limits = Limits()
@@ -56,28 +59,31 @@ def _setup_worker(settings: Settings) -> None:
 
 def _load(settings: Settings) -> None:
     global _limits
+    keys = load_keyring(settings)
+    vault = VaultSource(settings, keys)  # one vault (connection, cache) a process
     for kind, roots in ROOTS.items():
-        _maskers[kind] = build_masker(settings, roots=roots)
+        _maskers[kind] = build_masker(settings, roots=roots, keys=keys, vault=vault)
     _limits = Limits(settings.max_batch_records)
     _routes.update(otlp=settings.otlp_forward_to, vector=settings.vector_forward_to)
 
 
-def _transform(kind: str, data: bytes, part: tuple[int, int] = (0, 1)) -> Outcome:
+def _transform(kind: str, data: bytes, part: tuple[int, int] = (0, 1),
+               signature: BatchSignature = None) -> Outcome:
     masker = _maskers[kind]
     try:
         if kind == "native":
-            return True, transform_request(masker, data, _limits, part)
+            return True, transform_request(masker, data, _limits, part, signature)
         if kind == "otlp":
-            result = otlp.transform_export(masker, data, _limits)
+            result = otlp.transform_export(masker, data, _limits, signature)
             if _routes["otlp"] == "vector" and result.forward:
                 result = dataclasses.replace(result, forward=convert.otlp_to_vector(result.forward))
             return True, result
-        pushed = vector.transform_push(masker, data, _limits)
+        pushed = vector.transform_push(masker, data, _limits, signature)
         if _routes["vector"] == "otlp" and pushed.forward:
             forward, left_out = convert.vector_to_otlp(pushed.forward)
             pushed = dataclasses.replace(pushed, forward=forward, left_out=left_out)
         return True, pushed
-    except RequestError as exc:
+    except CallError as exc:  # a bad request, the vault down: a deliberate status
         return False, (exc.status, str(exc))
     except Exception as exc:  # never let a value-bearing exception cross the process line
         log.error("masking failed", extra={"error_type": type(exc).__name__, "protocol": kind})
@@ -105,27 +111,29 @@ class BatchRunner:
         if self._processes is not None:
             await self._processes.start()
 
-    async def run(self, data: bytes, *, wait: bool = False) -> bytes:
+    async def run(self, data: bytes, *, wait: bool = False,
+                  signature: BatchSignature = None) -> bytes:
         """Mask one serialized phimask.v1 request into its serialized reply. At the
         in-flight limit a unary call is told UNAVAILABLE at once; a stream (`wait=True`)
         waits, which stops it reading and lets HTTP/2 flow control push back."""
         async with self._slot(wait):
             parts = self._parts(len(data))
             outcomes = await asyncio.gather(
-                *(self._submit("native", data, (i, parts)) for i in range(parts))
+                *(self._submit("native", data, (i, parts), signature) for i in range(parts))
             )
         replies = [_unwrap(outcome) for outcome in outcomes]
         return b"".join(replies)
 
-    async def run_otlp(self, data: bytes) -> otlp.OtlpResult:
+    async def run_otlp(self, data: bytes, signature: BatchSignature = None) -> otlp.OtlpResult:
         """Mask an OTLP export; the caller holds `admit()` until it is forwarded."""
-        result = _unwrap(await self._submit("otlp", data, (0, 1)))
+        result = _unwrap(await self._submit("otlp", data, (0, 1), signature))
         assert isinstance(result, otlp.OtlpResult)
         return result
 
-    async def run_vector(self, data: bytes) -> vector.VectorResult:
+    async def run_vector(self, data: bytes, signature: BatchSignature = None
+                         ) -> vector.VectorResult:
         """Mask a Vector push; the caller holds `admit()` until it is forwarded."""
-        result = _unwrap(await self._submit("vector", data, (0, 1)))
+        result = _unwrap(await self._submit("vector", data, (0, 1), signature))
         assert isinstance(result, vector.VectorResult)
         return result
 
@@ -150,14 +158,15 @@ class BatchRunner:
             return 1
         return max(1, min(self._processes.idle, MAX_PARTS))
 
-    async def _submit(self, kind: str, data: bytes, part: tuple[int, int]) -> Outcome:
+    async def _submit(self, kind: str, data: bytes, part: tuple[int, int],
+                      signature: BatchSignature) -> Outcome:
         if self._processes is None:
             assert self._thread is not None
             return await asyncio.get_running_loop().run_in_executor(
-                self._thread, _transform, kind, data, part
+                self._thread, _transform, kind, data, part, signature
             )
         try:
-            outcome: Outcome = await self._processes.call(kind, data, part)
+            outcome: Outcome = await self._processes.call(kind, data, part, signature)
         except WorkerDied:
             raise RequestError("UNAVAILABLE", "a masking worker died; retry") from None
         except Exception as exc:  # a replacement that would not start, a broken pipe

@@ -73,7 +73,7 @@ def test_check_broken_policy_names_line(tmp_path: Path, state_dir: Path) -> None
     assert result.returncode == 1
     assert result.stderr.decode().strip() == (
         f"phimask: error: {policy} line 4: fields[1].action: unknown action 'hash' "
-        "(known: redact, hmac, partial, generalize, zip3, fpe, drop, keep, scan)")
+        "(known: redact, hmac, partial, generalize, zip3, fpe, tokenize, drop, keep, scan)")
 
 
 @pytest.mark.parametrize("args", [["--help"], ["serve", "--help"], ["mask", "--help"]])

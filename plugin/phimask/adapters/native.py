@@ -68,12 +68,15 @@ def transform_request(
     outcomes = masker.mask_batch(docs)
     signer = masker.verifier if masker.verifier is not None and masker.verifier.signs else None
     response = pb.TransformResponse(policy_version=masker.policy_version)
-    for index, (record, doc, outcome) in enumerate(zip(records, docs, outcomes, strict=True),
-                                                   start=first):
+    rejected = masker.keep_rejected(
+        "native", [(i, o) for i, o in enumerate(outcomes) if o is not None],
+        lambda i: records[i].SerializeToString())
+    for i, why in rejected:
+        response.rejections.append(pb.Rejection(
+            index=first + i, reason=why.reason, rule=why.rule, id=records[i].id,
+            quarantine_id=why.quarantine_id))
+    for record, doc, outcome in zip(records, docs, outcomes, strict=True):
         if outcome is not None:
-            response.rejections.append(
-                pb.Rejection(index=index, reason=outcome.reason, rule=outcome.rule, id=record.id)
-            )
             continue
         assert isinstance(doc, dict)
         payload = orjson.dumps(doc["payload"])

@@ -64,6 +64,7 @@ from google.protobuf.message import DecodeError
 
 from .._gen.vector import event_pb2 as ev
 from .._gen.vector import vector_pb2
+from ..errors import CallError
 from ..integrity import MISSING, BatchVerdict, Verifier, canonical_json
 from ..pipeline import MAX_DEPTH, Document, Masker, Rejection
 from .native import Limits, RequestError
@@ -109,6 +110,8 @@ def transform_push(masker: Masker, data: bytes, limits: Limits,
     failures = _verify(masker.verifier, data, batch_signature, docs)
     try:
         outcomes = masker.mask_batch(docs)
+    except CallError:
+        raise  # the vault is down: the whole batch waits, nothing is rejected for it
     except Exception:
         # An event the masker cannot take (an hmac rule on text that is not UTF-8)
         # must not fail its whole batch forever (Vector retries): mask one at a time
@@ -137,6 +140,10 @@ def transform_push(masker: Masker, data: bytes, limits: Limits,
     for position in sorted(dropped, reverse=True):
         del events[position]
     rejections.sort(key=lambda item: item[0])
+    if rejections and masker.quarantine is not None:
+        # The originals as sent: an event that failed on its way out is half written.
+        originals = _split_events(data) or []
+        rejections = masker.keep_rejected("vector", rejections, lambda i: originals[i])
     forward = request.SerializeToString() if len(events) else b""
     return VectorResult(forward, accepted, passed, rejections)
 
@@ -187,6 +194,8 @@ def _mask_alone(masker: Masker, doc: Document | Rejection) -> Rejection | None:
         (outcome,) = masker.mask_batch([doc])
     except UnicodeError:
         return Rejection("invalid_utf8")
+    except CallError:
+        raise
     except Exception:  # never a value, never the whole batch
         return Rejection("mask_error")
     return outcome

@@ -11,6 +11,7 @@ from .generalize import Generalize
 from .keyed_hash import KeyedHash
 from .partial import Partial
 from .redact import Redact, label_for
+from .tokenize import Tokenize
 from .zip3 import Zip3
 
 
@@ -25,6 +26,7 @@ VALUE_OPERATORS: dict[str, OperatorFactory] = {
     "generalize": Generalize,
     "zip3": Zip3,
     "fpe": FormatPreservingEncryption,
+    "tokenize": Tokenize,
 }
 # Actions the walker carries out itself: they decide about a node, not a value.
 STRUCTURAL_ACTIONS = ("drop", "keep", "scan")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aphimask/v1/transform.proto\x12\nphimask.v1\"\xb3\x01\n\x06Record\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\x12\x36\n\nattributes\x18\x02 \x03(\x0b\x32\".phimask.v1.Record.AttributesEntry\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x12\x0e\n\x06key_id\x18\x04 \x01(\t\x12\n\n\x02id\x18\x05 \x01(\t\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"G\n\x10TransformRequest\x12#\n\x07records\x18\x01 \x03(\x0b\x32\x12.phimask.v1.Record\x12\x0e\n\x06stream\x18\x02 \x01(\t\"D\n\tRejection\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12\n\n\x02id\x18\x04 \x01(\t\"{\n\x11TransformResponse\x12#\n\x07records\x18\x01 \x03(\x0b\x32\x12.phimask.v1.Record\x12)\n\nrejections\x18\x02 \x03(\x0b\x32\x15.phimask.v1.Rejection\x12\x16\n\x0epolicy_version\x18\x03 \x01(\t2\xae\x01\n\x0e\x42\x61tchTransform\x12H\n\tTransform\x12\x1c.phimask.v1.TransformRequest\x1a\x1d.phimask.v1.TransformResponse\x12R\n\x0fTransformStream\x12\x1c.phimask.v1.TransformRequest\x1a\x1d.phimask.v1.TransformResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aphimask/v1/transform.proto\x12\nphimask.v1\"\xb3\x01\n\x06Record\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\x12\x36\n\nattributes\x18\x02 \x03(\x0b\x32\".phimask.v1.Record.AttributesEntry\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x12\x0e\n\x06key_id\x18\x04 \x01(\t\x12\n\n\x02id\x18\x05 \x01(\t\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"G\n\x10TransformRequest\x12#\n\x07records\x18\x01 \x03(\x0b\x32\x12.phimask.v1.Record\x12\x0e\n\x06stream\x18\x02 \x01(\t\"[\n\tRejection\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12\n\n\x02id\x18\x04 \x01(\t\x12\x15\n\rquarantine_id\x18\x05 \x01(\t\"{\n\x11TransformResponse\x12#\n\x07records\x18\x01 \x03(\x0b\x32\x12.phimask.v1.Record\x12)\n\nrejections\x18\x02 \x03(\x0b\x32\x15.phimask.v1.Rejection\x12\x16\n\x0epolicy_version\x18\x03 \x01(\t2\xae\x01\n\x0e\x42\x61tchTransform\x12H\n\tTransform\x12\x1c.phimask.v1.TransformRequest\x1a\x1d.phimask.v1.TransformResponse\x12R\n\x0fTransformStream\x12\x1c.phimask.v1.TransformRequest\x1a\x1d.phimask.v1.TransformResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,9 +41,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TRANSFORMREQUEST']._serialized_start=224
   _globals['_TRANSFORMREQUEST']._serialized_end=295
   _globals['_REJECTION']._serialized_start=297
-  _globals['_REJECTION']._serialized_end=365
-  _globals['_TRANSFORMRESPONSE']._serialized_start=367
-  _globals['_TRANSFORMRESPONSE']._serialized_end=490
-  _globals['_BATCHTRANSFORM']._serialized_start=493
-  _globals['_BATCHTRANSFORM']._serialized_end=667
+  _globals['_REJECTION']._serialized_end=388
+  _globals['_TRANSFORMRESPONSE']._serialized_start=390
+  _globals['_TRANSFORMRESPONSE']._serialized_end=513
+  _globals['_BATCHTRANSFORM']._serialized_start=516
+  _globals['_BATCHTRANSFORM']._serialized_end=690
 # @@protoc_insertion_point(module_scope)

@@ -118,6 +118,7 @@ class Rejection(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     RULE_FIELD_NUMBER: _builtins.int
     ID_FIELD_NUMBER: _builtins.int
+    QUARANTINE_ID_FIELD_NUMBER: _builtins.int
     index: _builtins.int
     """Position of the record in TransformRequest.records."""
     reason: _builtins.str
@@ -126,6 +127,10 @@ class Rejection(_message.Message):
     """The policy rule (path) involved, when there is one."""
     id: _builtins.str
     """The caller's record id, when it set one."""
+    quarantine_id: _builtins.str
+    """With `on_error: quarantine`: where the original is kept, encrypted
+    (`phimask quarantine show <id>`). Empty when the record was not kept.
+    """
     def __init__(
         self,
         *,
@@ -133,10 +138,11 @@ class Rejection(_message.Message):
         reason: _builtins.str = ...,
         rule: _builtins.str = ...,
         id: _builtins.str = ...,
+        quarantine_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "index", b"index", "reason", b"reason", "rule", b"rule"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "index", b"index", "quarantine_id", b"quarantine_id", "reason", b"reason", "rule", b"rule"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
