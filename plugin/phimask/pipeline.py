@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .audit import audit
 from .detect import Match, Scanner
 from .operators import OperatorError
 from .policy import Kind, Node, Plan, Rule
@@ -93,12 +94,16 @@ class Masker:
     def policy_version(self) -> str:
         return self.plan.version
 
-    def keep_rejected(self, protocol: str, rejections: list[tuple[int, Rejection]],
-                      original: Callable[[int], bytes]) -> list[tuple[int, Rejection]]:
-        """With `on_error: quarantine`, store each rejected record's original (the
-        wire bytes `original(index)` gives) encrypted in the vault, and name where.
-        A store that cannot be reached raises VaultUnavailable: the batch is not
-        acknowledged, so nothing is lost."""
+    def settle_rejections(self, protocol: str, rejections: list[tuple[int, Rejection]],
+                          original: Callable[[int], bytes]) -> list[tuple[int, Rejection]]:
+        """Audit signature failures; with `on_error: quarantine`, store each rejected
+        record's original (the wire bytes `original(index)` gives) encrypted in the
+        vault, and name where. A store that cannot be reached raises VaultUnavailable:
+        the batch is not acknowledged, so nothing is lost."""
+        failed = Counter(r.rule for _, r in rejections if r.reason == "bad_signature")
+        if failed:
+            audit("integrity.failed", protocol=protocol, count=sum(failed.values()),
+                  details=dict(failed), policy_version=self.plan.version)
         if self.quarantine is None or not rejections:
             return rejections
         kept = []

@@ -23,6 +23,7 @@ from .adapters import convert, otlp, vector
 from .adapters.native import Limits, RequestError, transform_request
 from .config import Settings
 from .errors import CallError
+from .logs import configure_logging
 from .pipeline import Masker
 from .runtime import VaultSource, build_masker, load_keyring
 from .worker_processes import WorkerDied, WorkerProcesses
@@ -49,6 +50,7 @@ _routes = {"otlp": "otlp", "vector": "vector"}  # protocol in -> protocol out
 
 
 def _setup_worker(settings: Settings) -> None:
+    configure_logging(settings.log_level)  # a spawned process starts without it
     _load(settings)
     # A batch allocates tens of thousands of short-lived dicts and lists that reference
     # counting frees; the cyclic collector only slows that down. Long-lived state (the

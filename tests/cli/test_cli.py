@@ -119,3 +119,25 @@ def test_serve_refuses_a_missing_key_naming_purpose_and_path(
                  str(tmp_path / "none.ndjson")]) == 1
     err = capsys.readouterr().err
     assert f"no hmac key: expected {keydir}/hmac.<kid>.key" in err
+
+
+def test_access_hash_token_reads_stdin(state_dir: Path) -> None:
+    import hashlib
+
+    done = run("access", "hash-token", stdin=b"s3cret-token\n", state=state_dir)
+    assert done.returncode == 0
+    assert done.stdout.decode().strip() == hashlib.sha256(b"s3cret-token").hexdigest()
+    assert run("access", "hash-token", stdin=b"", state=state_dir).returncode == 1
+
+
+def test_keyed_hashes_name_their_key_and_change_with_a_rotation(tmp_path: Path) -> None:
+    keydir = tmp_path / "keys"
+    line = b'{"patient": {"mrn": "MRN-00123456"}}\n'
+    assert main(["keys", "generate", "--purpose", "hmac", "--dir", str(keydir),
+                 "--kid", "k1"]) == 0
+    before = run("mask", "--keys-dir", str(keydir), stdin=line, state=tmp_path / "s")
+    assert main(["keys", "generate", "--purpose", "hmac", "--dir", str(keydir),
+                 "--kid", "k2"]) == 0
+    after = run("mask", "--keys-dir", str(keydir), stdin=line, state=tmp_path / "s")
+    old, new = (orjson.loads(r.stdout)["patient"]["mrn"] for r in (before, after))
+    assert old.startswith("hmac:k1:") and new.startswith("hmac:k2:")

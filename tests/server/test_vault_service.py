@@ -248,6 +248,9 @@ def test_signatures_over_grpc_native_and_otlp(tmp_path: Path, keys_dir: Path) ->
         assert "bad_signature" in refused.partial_success.error_message
         assert len(sink.received) == 1  # the refused batch never went on
         assert b"123-45-6789" not in sink.received[0]
+    failures = server.audit_events("integrity.failed")
+    assert {(e["protocol"], e["count"]) for e in failures} == {("native", 2), ("otlp", 1)}
+    assert "123-45-6789" not in server.logs()
 
 
 def test_detokenize_cli_with_a_bearer_token_file(

@@ -68,7 +68,7 @@ def transform_request(
     outcomes = masker.mask_batch(docs)
     signer = masker.verifier if masker.verifier is not None and masker.verifier.signs else None
     response = pb.TransformResponse(policy_version=masker.policy_version)
-    rejected = masker.keep_rejected(
+    rejected = masker.settle_rejections(
         "native", [(i, o) for i, o in enumerate(outcomes) if o is not None],
         lambda i: records[i].SerializeToString())
     for i, why in rejected:

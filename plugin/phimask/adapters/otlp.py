@@ -229,10 +229,10 @@ def transform_export(masker: Masker, data: bytes, limits: Limits,
             _write(message, doc, body, snaps)
     per_record = [o for _, _, start, end in groups for o in outcomes[start:end]]
     rejections = [(flat, o) for flat, o in enumerate(per_record) if o is not None]
-    if rejections and masker.quarantine is not None:
+    if rejections:
         # A rejected LogRecord was never written to: it is still the original.
         messages = [sources[i][0] for _, _, start, end in groups for i in range(start, end)]
-        rejections = masker.keep_rejected("otlp", rejections,
+        rejections = masker.settle_rejections("otlp", rejections,
                                           lambda flat: messages[flat].SerializeToString())
     for sl, _, start, end in groups:  # the records rejected, then what they leave empty
         _drop(sl.log_records, [o is None for o in outcomes[start:end]])

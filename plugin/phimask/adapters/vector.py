@@ -55,6 +55,7 @@ one nested deeper than protobuf's limit of about 32 maps) is rejected alone
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -140,10 +141,10 @@ def transform_push(masker: Masker, data: bytes, limits: Limits,
     for position in sorted(dropped, reverse=True):
         del events[position]
     rejections.sort(key=lambda item: item[0])
-    if rejections and masker.quarantine is not None:
+    if rejections:
         # The originals as sent: an event that failed on its way out is half written.
-        originals = _split_events(data) or []
-        rejections = masker.keep_rejected("vector", rejections, lambda i: originals[i])
+        originals = functools.cache(lambda: _split_events(data) or [])  # only if quarantined
+        rejections = masker.settle_rejections("vector", rejections, lambda i: originals()[i])
     forward = request.SerializeToString() if len(events) else b""
     return VectorResult(forward, accepted, passed, rejections)
 
