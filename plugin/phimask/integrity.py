@@ -187,6 +187,13 @@ class Verifier:
             return _failure("malformed")
         return self.verify(canonical(), signature, raw_kid)
 
+    def signature_fields(self, record: Any) -> dict[str, str] | None:
+        """The attributes that sign a masked OTLP record or Vector event for the next
+        hop (same canonical form as incoming ones), when output signing is on."""
+        if self._signer is None:
+            return None
+        return self._signer.signature_fields(record, self.spec)
+
     def sign(self, data: bytes) -> tuple[bytes, str] | None:
         """(signature, key id) over `data` with the active sign key, when output signing
         is on."""

@@ -258,3 +258,37 @@ def test_phimask_sign_round_trips_through_verification(tmp_path: Path) -> None:
     ok = reply(masker("require"), batch, (headers["x-phimask-batch-signature"],
                                           headers["x-phimask-key-id"]))
     assert not ok.rejections
+
+
+def next_hop(roots: tuple[str, ...]) -> Masker:
+    """A second phimask that requires the first one's output signatures."""
+    public = Ed25519PrivateKey.from_private_bytes(bytes(range(90, 122))).public_key()
+    key = Key("out1", "verify-ed25519", public.public_bytes_raw())
+    keys = Keyring({"verify-ed25519": KeySet("verify-ed25519", key, {"out1": key})})
+    text = "version: 1\nprofile: none\nunmapped_strings: keep\nintegrity: {mode: require}\n"
+    plan = compile_policy(load_yaml(text, "p.yaml"), roots=roots, state_dir=Path("/x"),
+                          keys=keys)
+    return Masker(plan, Scanner.build(plan.detectors), build_verifier(plan.integrity, keys))
+
+
+def test_signed_otlp_output_verifies_at_the_next_hop() -> None:
+    first = masker("off", OTLP_ROOTS, sign_output=True)
+    data = otlp.request(otlp.resource(otlp.scope(
+        otlp_record({"patient": {"ssn": SSN}, "n": 1.5}, {"host": "a"}, None))))
+    result = transform_export(first, data, LIMITS)
+    (record,) = otlp.all_records(otlp.forwarded(result))
+    assert "phimask.sig" in {kv.key for kv in record.attributes}
+    second = transform_export(next_hop(OTLP_ROOTS), result.forward, LIMITS)
+    assert second.accepted == 1 and not second.rejections
+    tampered = otlp.forwarded(result)
+    otlp.all_records(tampered)[0].attributes[0].value.string_value = "b"
+    third = transform_export(next_hop(OTLP_ROOTS), tampered.SerializeToString(), LIMITS)
+    assert third.rejections[0][1].rule == "integrity:mismatch"
+
+
+def test_signed_vector_output_verifies_at_the_next_hop() -> None:
+    first = masker("off", VECTOR_ROOTS, sign_output=True)
+    result = transform_push(first, vec.request(vector_event({"patient": {"ssn": SSN}}, None)),
+                            LIMITS)
+    second = transform_push(next_hop(VECTOR_ROOTS), result.forward, LIMITS)
+    assert second.accepted == 1 and not second.rejections

@@ -224,9 +224,13 @@ def transform_export(masker: Masker, data: bytes, limits: Limits,
     for _, shared, start, end in groups:  # the resource's rejection, else the scope's
         inherited = next((outcomes[i] for i in shared if outcomes[i] is not None), None)
         outcomes[start:end] = [inherited or o for o in outcomes[start:end]]
+    signer = masker.verifier if masker.verifier is not None and masker.verifier.signs else None
     for doc, outcome, (message, body) in zip(docs, outcomes, sources, strict=True):
         if outcome is None and isinstance(doc, dict):
             _write(message, doc, body, snaps)
+            if signer is not None and isinstance(message, LogRecord):
+                for key, text in (signer.signature_fields(doc) or {}).items():
+                    message.attributes.add(key=key).value.string_value = text
     per_record = [o for _, _, start, end in groups for o in outcomes[start:end]]
     rejections = [(flat, o) for flat, o in enumerate(per_record) if o is not None]
     if rejections:

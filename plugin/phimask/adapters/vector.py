@@ -124,11 +124,15 @@ def transform_push(masker: Masker, data: bytes, limits: Limits,
         outcomes = [_mask_alone(masker, doc) for doc in docs]
 
     accepted = 0
+    signer = masker.verifier if masker.verifier is not None and masker.verifier.signs else None
     for position, log, doc, outcome in zip(positions, logs, docs, outcomes, strict=True):
         if outcome is None:
             assert not isinstance(doc, Rejection)
             try:
                 _write_log(log, doc["payload"], stamps)
+                if signer is not None and type(doc["payload"]) is dict:
+                    for key, text in (signer.signature_fields(doc["payload"]) or {}).items():
+                        log.fields[key].raw_bytes = text.encode()
             except _Invalid as exc:
                 outcome = Rejection(exc.reason)
             except UnicodeEncodeError:
