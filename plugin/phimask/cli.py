@@ -167,7 +167,7 @@ def _describe(op: Any) -> str:
     fields: Iterable[str] = getattr(op, "__dataclass_fields__", None) or getattr(
         op, "__slots__", ()) or ()
     shown = {k: getattr(op, k) for k in fields
-             if k not in ("key", "name") and not k.startswith("_")}
+             if k not in ("key", "name", "vault") and not k.startswith("_")}
     return " ".join(f"{k}={v!r}" for k, v in shown.items())
 
 
