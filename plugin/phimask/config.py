@@ -71,6 +71,17 @@ def _vault_url(text: str) -> str:
     return text
 
 
+def _optional_listen(text: str) -> str:
+    return _listen(text) if text.strip() else ""
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError("must be between 0 and 1")
+    return value
+
+
 def _downstream(text: str) -> str:
     from .forward.downstream import parse_downstream_url
 
@@ -142,6 +153,15 @@ SETTINGS: tuple[Setting, ...] = (
             "longest a batch may wait for its downstream when the caller sets no deadline",
             "SECONDS"),
     Setting("scanner", _choice("auto", "hyperscan", "re"), "free-text scanning engine", "ENGINE"),
+    Setting("audit_log", _path, "the hash-chained audit log (JSONL); default "
+            "<state-dir>/audit/audit.jsonl", "FILE"),
+    Setting("audit_log_max_bytes", _positive_int, "rotate the audit log at this size", "BYTES"),
+    Setting("metrics_listen", _optional_listen, "serve Prometheus /metrics here "
+            "(e.g. 0.0.0.0:9464); empty: off", "HOST:PORT"),
+    Setting("monitor_sample_rate", _fraction, "share of emitted records re-scanned for "
+            "residual PHI (0..1)", "RATE"),
+    Setting("monitor_mode", _choice("alert", "block"), "residual PHI found: alert (metric, "
+            "log, audit) or block (also reject the record)", "alert|block"),
     Setting("log_level", _choice("debug", "info", "warning", "error"), "log level", "LEVEL"),
 )
 
@@ -173,7 +193,16 @@ class Settings:
     vector_forward_to: str = "vector"
     forward_timeout: float = 30.0
     scanner: str = "auto"
+    audit_log: Path | None = None
+    audit_log_max_bytes: int = 64 * MIB
+    metrics_listen: str = ""
+    monitor_sample_rate: float = 0.01
+    monitor_mode: str = "alert"
     log_level: str = "info"
+
+    @property
+    def audit_log_path(self) -> Path:
+        return self.audit_log or self.state_dir / "audit" / "audit.jsonl"
 
     @property
     def inflight_limit(self) -> int:
