@@ -18,6 +18,15 @@ windows have grown and the first timed calls are not cold.
 Open-loop latency is measured from each batch's scheduled send time, so a stalled server
 cannot hide queueing by slowing the sender; sends that start late are counted.
 
+Records phimask rejected (native replies list them) are counted: each distinct request's
+rejections, from its checked response, times the calls that sent it. `records` counts
+every record sent, rejected or not.
+
+--sign-key FILE signs every request once, before the clock starts, with a per-batch
+signature over its exact bytes (a hex key file: HMAC-SHA256; an Ed25519 private key in
+PEM: Ed25519), sent as call metadata x-phimask-batch-signature (base64) and
+x-phimask-key-id (--key-id, default the <kid> of a <purpose>.<kid>.key file name).
+
 Prints one JSON object on stdout (read by bench.run) and a summary on stderr.
 Exit status: 0 ok, 2 the server returned RPC errors, 3 a response broke the contract,
 4 cannot connect.
@@ -25,12 +34,14 @@ Exit status: 0 ok, 2 the server returned RPC errors, 3 a response broke the cont
   python -m bench.load_client --target 127.0.0.1:4317 --mode closed --concurrency 4
   python -m bench.load_client --target 127.0.0.1:4317 --mode open --rate 40 --seconds 20
   python -m bench.load_client --target 127.0.0.1:4317 --protocol otlp --records 5000
+  python -m bench.load_client --target 127.0.0.1:4317 --sign-key keys/verify-hmac.k1.key
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import itertools
 import math
 import resource
@@ -55,12 +66,51 @@ from bench.wire import (
     check_response,
     read_requests,
 )
+from phimask._gen.phimask.v1 import transform_pb2
+from phimask.integrity import BATCH_KEY_ID_HEADER, BATCH_SIGNATURE_HEADER, Signer
+from phimask.keyring import KID_PATTERN, KeyLoadError, decode_key
 
 EXIT_RPC_ERRORS = 2
 EXIT_BAD_RESPONSE = 3
 EXIT_NO_CONNECTION = 4
 
 RawCall = Callable[..., Awaitable[bytes]]
+Metadata = tuple[tuple[str, str], ...]
+
+
+def load_signer(key_file: Path, kid: str | None) -> Signer:
+    """The signer a key file makes: hex -> HMAC-SHA256, Ed25519 PEM -> Ed25519."""
+    parts = key_file.name.split(".")
+    kid = kid or (parts[1] if len(parts) == 3 and parts[2] == "key" else None)
+    if not kid or not KID_PATTERN.fullmatch(kid):
+        raise KeyLoadError(f"--key-id is required: {key_file.name} is not <purpose>.<kid>.key")
+    try:
+        text = key_file.read_bytes()
+    except OSError as e:
+        raise KeyLoadError(f"key file {key_file}: {e.strerror}") from None
+    purpose = "sign" if text.lstrip().startswith(b"-----BEGIN") else "verify-hmac"
+    material = decode_key(purpose, text, str(key_file))
+    return Signer("ed25519" if purpose == "sign" else "hmac-sha256", kid, material)
+
+
+def batch_metadata(requests: Sequence[bytes], signer: Signer) -> list[Metadata]:
+    """Each request's batch-signature metadata: computed once, sent with every call."""
+    return [
+        (
+            (BATCH_SIGNATURE_HEADER, base64.b64encode(signer.sign(request)).decode()),
+            (BATCH_KEY_ID_HEADER, signer.kid),
+        )
+        for request in requests
+    ]
+
+
+def rejection_reasons(info: RequestInfo, response: bytes) -> Counter[str]:
+    """`reason:rule` of each rejection a native reply lists (codes and rule ids, never
+    values); otlp and vector replies carry none."""
+    if info.protocol != "native":
+        return Counter()
+    reply = transform_pb2.TransformResponse.FromString(response)
+    return Counter(f"{r.reason}:{r.rule}" if r.rule else r.reason for r in reply.rejections)
 
 
 @dataclass
@@ -70,6 +120,7 @@ class Tally:
     payload_bytes: int = 0
     primed_records: int = 0  # sent by the untimed calls before the clock started
     rejections_seen: int = 0
+    sends: Counter[int] = field(default_factory=Counter)  # answered calls per request index
     latencies: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     first_error: str | None = None
@@ -87,9 +138,11 @@ class Load:
         timeout: float,
         max_errors: int,
         protocol: str = "native",
+        metadata: Sequence[Metadata] | None = None,
     ) -> None:
         self.target = target
         self.requests = requests
+        self.metadata = metadata
         self.infos = [RequestInfo.of(r, protocol) for r in requests]
         self.timeout = timeout
         self.max_errors = max_errors
@@ -108,6 +161,8 @@ class Load:
         self.inflight = [0] * connections
         self.unchecked: dict[int, bytes] = {}
         self.validated: set[int] = set()
+        self.rejections: dict[int, int] = {}  # request index -> records its reply rejected
+        self.reasons: Counter[str] = Counter()  # over the distinct requests checked
         self.tally = Tally()
         self.stop = asyncio.Event()
 
@@ -136,12 +191,17 @@ class Load:
         t.primed_records += t.records
         t.batches = t.records = t.payload_bytes = 0
         t.latencies.clear()
+        t.sends.clear()
 
     def validate(self) -> None:
         """Check the kept responses; done off the clock because it parses protobuf."""
         for index, response in sorted(self.unchecked.items()):
             try:
-                self.tally.rejections_seen += check_response(self.infos[index], response)
+                rejected = check_response(self.infos[index], response)
+                self.tally.rejections_seen += rejected
+                self.rejections[index] = rejected
+                if rejected:
+                    self.reasons += rejection_reasons(self.infos[index], response)
             except BadResponse as e:
                 self.tally.failure = self.tally.failure or f"request #{index}: {e}"
                 self.stop.set()
@@ -153,7 +213,10 @@ class Load:
         t = self.tally
         self.inflight[conn] += 1
         try:
-            response = await self.calls[conn](self.requests[index], timeout=self.timeout)
+            metadata = self.metadata[index] if self.metadata else None
+            response = await self.calls[conn](
+                self.requests[index], timeout=self.timeout, metadata=metadata
+            )
         except grpc.aio.AioRpcError as e:
             t.errors[e.code().name] += 1
             if t.first_error is None:
@@ -168,9 +231,15 @@ class Load:
         t.batches += 1
         t.records += info.records
         t.payload_bytes += info.payload_bytes
+        t.sends[index] += 1
         if index not in self.validated:
             self.unchecked.setdefault(index, response)
         return True
+
+    def rejected_records(self) -> int:
+        """Records rejected in the timed calls: replies are deterministic per request,
+        so each request's checked reply stands for every call that sent it."""
+        return sum(n * self.rejections.get(index, 0) for index, n in self.tally.sends.items())
 
     def least_busy(self, rotation: int) -> int:
         """The connection with the fewest calls in flight, ties broken round-robin."""
@@ -254,9 +323,13 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def run(opts: argparse.Namespace, requests: list[bytes]) -> dict[str, Any]:
+async def run(
+    opts: argparse.Namespace, requests: list[bytes], metadata: list[Metadata] | None = None
+) -> dict[str, Any]:
     connections = opts.connections or (opts.concurrency if opts.mode == "closed" else 8)
-    load = Load(opts.target, requests, connections, opts.timeout, opts.max_errors, opts.protocol)
+    load = Load(
+        opts.target, requests, connections, opts.timeout, opts.max_errors, opts.protocol, metadata
+    )
     try:
         try:
             await load.connect(opts.connect_timeout)
@@ -279,9 +352,11 @@ async def run(opts: argparse.Namespace, requests: list[bytes]) -> dict[str, Any]
         await load.close()
     t = load.tally
     elapsed = phase["elapsed_s"]
+    rejected = load.rejected_records()
     result: dict[str, Any] = {
         "mode": opts.mode,
         "protocol": opts.protocol,
+        "signed": metadata is not None,
         "target": opts.target,
         "seconds": opts.seconds,
         "connections": connections,
@@ -298,6 +373,9 @@ async def run(opts: argparse.Namespace, requests: list[bytes]) -> dict[str, Any]
         "first_error": t.first_error,
         "validated_requests": len(load.validated),
         "rejections_in_validated": t.rejections_seen,
+        "rejected_records": rejected,
+        "accepted_records": t.records - rejected,
+        "rejection_reasons": dict(load.reasons),
         "client_cpu_cores": cpu / elapsed if elapsed else 0.0,
         "ok": not t.errors and t.failure is None,
         "failure": t.failure,
@@ -322,6 +400,8 @@ def summary(r: dict[str, Any]) -> str:
     )
     if r["mode"] == "open" and "rate" in r:
         line += f" at {r['rate']:.1f}/s ({r['late_sends']} late)"
+    if r.get("rejected_records"):
+        line += f", {r['rejected_records']} records rejected"
     if lat:
         line += f"; latency p50 {lat['p50']:.1f} p99 {lat['p99']:.1f} max {lat['max']:.1f} ms"
     line += f"; client CPU {r['client_cpu_cores']:.2f} cores"
@@ -374,6 +454,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     src.add_argument("--records", type=int, default=20000)
     src.add_argument("--batch-size", type=int, default=1000)
     src.add_argument("--seed", type=int, default=1)
+    sign = p.add_argument_group("signing (per-batch signature in the call metadata)")
+    sign.add_argument(
+        "--sign-key",
+        type=Path,
+        metavar="FILE",
+        help="key file: hex HMAC key (verify-hmac.<kid>.key) or Ed25519 private key PEM "
+        "(sign.<kid>.key); default: requests go unsigned",
+    )
+    sign.add_argument(
+        "--key-id", help="key id the server knows the key by (default: <kid> of the file name)"
+    )
     p.add_argument("--timeout", type=float, default=60.0, help="per-call deadline, seconds")
     p.add_argument("--connect-timeout", type=float, default=10.0)
     p.add_argument("--max-errors", type=int, default=100, help="abort after this many errors")
@@ -400,8 +491,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
     requests = load_requests(opts)
+    metadata = None
+    if opts.sign_key is not None:
+        try:
+            metadata = batch_metadata(requests, load_signer(opts.sign_key, opts.key_id))
+        except KeyLoadError as e:
+            print(f"load_client: {e}", file=sys.stderr)
+            return 1
     try:
-        result = asyncio.run(run(opts, requests))
+        result = asyncio.run(run(opts, requests, metadata))
     except KeyboardInterrupt:
         return 130
     sys.stdout.write(orjson.dumps(result).decode() + "\n")

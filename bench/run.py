@@ -41,6 +41,18 @@ examples:
   python -m bench.run --policy examples/policy.yaml --records 50000 --batch-size 500
   python -m bench.run --seconds 2 --warmup 1 --workers 1 --out /tmp/benchsmoke   # smoke
   python -m bench.run --server-cmd "python /tmp/standin.py serve"   # any compatible server
+  python -m bench.run --protocols native --workers 1 --signed hmac --out /tmp/signed
+
+Signed runs (--signed hmac | ed25519; default: unsigned): the harness makes a key
+directory in its scratch folder (a verify-hmac key shared with the load client, or an
+Ed25519 sign key for the client whose public half is saved as verify-ed25519.<kid>.key),
+writes the policy (--policy, or the embedded safe-harbor default) with
+`integrity: {mode: require}` merged in, and starts the server with --keys-dir and that
+policy. The load client signs every request once, before the clock starts (a batch
+signature covers the request's exact bytes), and sends it in the call metadata
+x-phimask-batch-signature / x-phimask-key-id. The report names the mode. Rejected
+records are counted in every mode; a phase where phimask rejected every record, or (when
+signed) any record for a bad signature, fails the run.
 """
 
 from __future__ import annotations
@@ -66,17 +78,24 @@ from typing import Any
 
 import grpc
 import orjson
+import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.corpus import ENCODERS, generate_records
 from bench.sink import STATS
 from bench.wire import PROTOCOLS, write_requests
+from phimask.keyring import LOCAL_PURPOSES, Keyring, create_key_file, public_key_pem
+from phimask.policy import default_policy_text
 
 ROOT = Path(__file__).resolve().parent.parent
 TAIL_LINES = 30
 DOWNSTREAM_FLAGS = {"otlp": "--otlp-downstream", "vector": "--vector-downstream"}
 TARGET_RATIO = 0.75  # the issue's target: forward paths within 25% of native records/s
 SINK_WARN_SHARE = 0.5  # a peak above this share of the sink's ceiling gets a warning
+# --signed MODE: the algorithm's name in a policy's integrity.accept, and the key id.
+SIGNED_ALGORITHMS = {"hmac": "hmac-sha256", "ed25519": "ed25519"}
+SIGN_KIDS = {"hmac": "bench-hmac", "ed25519": "bench-ed25519"}
+BAD_SIGNATURE = "bad_signature"
 
 
 class BenchError(Exception):
@@ -252,6 +271,91 @@ def running_sink(workdir: Path, label: str, timeout: float) -> Iterator[Sink]:
             sink.close()
 
 
+def integrity_mode(signed: str | None) -> str:
+    """How the report names a run: unsigned, signed hmac, signed ed25519."""
+    return f"signed {signed}" if signed else "unsigned"
+
+
+def require_integrity(text: str, algorithm: str | None = None) -> str:
+    """The policy `text` with `integrity.mode: require` merged into its mapping (its
+    other integrity settings kept); `algorithm` (hmac-sha256, ed25519) is added to an
+    `integrity.accept` list that leaves it out."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise BenchError(f"the policy is not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise BenchError("the policy is not a YAML mapping")
+    integrity = data.get("integrity")
+    if integrity is None:
+        integrity = {}
+    if not isinstance(integrity, dict):
+        raise BenchError("the policy's integrity section is not a mapping")
+    integrity = {**integrity, "mode": "require"}
+    accept = integrity.get("accept")
+    if algorithm and isinstance(accept, list) and algorithm not in accept:
+        integrity["accept"] = [*accept, algorithm]
+    data["integrity"] = integrity
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+@dataclass(frozen=True)
+class Signing:
+    """A signed run's keys and policy, made once in the run's scratch folder."""
+
+    mode: str  # hmac | ed25519
+    keys_dir: Path  # the server's --keys-dir
+    policy: Path  # the server's --policy: integrity.mode require
+    client_key: Path  # the key the load client signs with
+    kid: str
+
+    def server_args(self) -> list[str]:
+        return ["--keys-dir", str(self.keys_dir), "--policy", str(self.policy)]
+
+    def client_args(self) -> list[str]:
+        return ["--sign-key", str(self.client_key), "--key-id", self.kid]
+
+
+def prepare_signing(mode: str, policy: Path | None, workdir: Path) -> Signing:
+    """Key directory for the server (masking keys plus the verify key) and the client's
+    signing key; the policy with integrity required."""
+    keys_dir, kid = workdir / "keys", SIGN_KIDS[mode]
+    for purpose in LOCAL_PURPOSES:
+        create_key_file(keys_dir, purpose, kid="bench")
+    if mode == "hmac":  # a shared secret: the server verifies with the client's key
+        client_key = create_key_file(keys_dir, "verify-hmac", kid=kid)
+    else:
+        client_key = create_key_file(workdir / "client-keys", "sign", kid=kid)
+        sign_key = Keyring.load(client_key.parent, env={}).active("sign")
+        (keys_dir / f"verify-ed25519.{kid}.key").write_text(public_key_pem(sign_key))
+    try:
+        text = policy.read_text(encoding="utf-8") if policy else default_policy_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise BenchError(f"cannot read the policy {policy}: {e}") from None
+    policy_file = workdir / "policy-signed.yaml"
+    policy_file.write_text(require_integrity(text, SIGNED_ALGORITHMS[mode]), encoding="utf-8")
+    return Signing(mode, keys_dir, policy_file, client_key, kid)
+
+
+def check_rejections(result: dict[str, Any], signing: Signing | None) -> None:
+    """Fail a phase whose records phimask rejected all (or, signed, any for a bad
+    signature): its records/s would measure rejections, not masking."""
+    records, rejected = result["records"], result.get("rejected_records", 0)
+    reasons: dict[str, int] = result.get("rejection_reasons") or {}
+    why = "reasons in the replies checked: " + (
+        ", ".join(f"{r} x{n}" for r, n in sorted(reasons.items())) or "none listed"
+    )
+    if records and rejected >= records:
+        hint = "a signing bug?" if signing else "is the policy rejecting everything?"
+        raise BenchError(f"phimask rejected all {records} records ({why}): {hint}")
+    bad = {r: n for r, n in reasons.items() if r.startswith(BAD_SIGNATURE)}
+    if signing is not None and bad:
+        raise BenchError(
+            f"signed {signing.mode}: phimask rejected records for bad signatures "
+            f"({why}); {rejected} of {records} records rejected"
+        )
+
+
 def load_client(
     target: str, protocol: str, requests: Path, mode_args: list[str], seconds: float
 ) -> dict[str, Any]:
@@ -304,6 +408,11 @@ def delivered(
     }
     if info["unparsable"]:
         raise BenchError(f"the sink could not parse {info['unparsable']} forwarded requests")
+    if sent and not got["records"]:
+        raise BenchError(
+            f"none of the {sent} accepted records reached the sink: phimask "
+            "rejected or dropped them all (see its log)"
+        )
     if got["records"] > sent:
         raise BenchError(
             f"the sink received {got['records']} records for {sent} accepted: duplicates"
@@ -355,12 +464,17 @@ def sink_ceiling(
 
 
 def bench_run(
-    opts: argparse.Namespace, protocol: str, workers: int, requests: Path, workdir: Path
+    opts: argparse.Namespace,
+    protocol: str,
+    workers: int,
+    requests: Path,
+    workdir: Path,
+    signing: Signing | None = None,
 ) -> dict[str, Any]:
     if protocol not in DOWNSTREAM_FLAGS:
-        return _bench_server(opts, protocol, workers, requests, workdir, None)
+        return _bench_server(opts, protocol, workers, requests, workdir, None, signing)
     with running_sink(workdir, f"{protocol}-w{workers}", opts.startup_timeout) as sink:
-        return _bench_server(opts, protocol, workers, requests, workdir, sink)
+        return _bench_server(opts, protocol, workers, requests, workdir, sink, signing)
 
 
 def _bench_server(
@@ -370,13 +484,17 @@ def _bench_server(
     requests: Path,
     workdir: Path,
     sink: Sink | None,
+    signing: Signing | None = None,
 ) -> dict[str, Any]:
     who = f"{protocol}, workers={workers}"
     label = f"{protocol}-w{workers}"
     target = f"127.0.0.1:{free_port()}"
     cmd = [*shlex.split(opts.server_cmd), "--listen", target, "--workers", str(workers)]
-    if opts.policy:
+    if signing is not None:
+        cmd += signing.server_args()
+    elif opts.policy:
         cmd += ["--policy", str(opts.policy.resolve())]
+    sign_args = signing.client_args() if signing is not None else []
     if sink is not None:
         cmd += [DOWNSTREAM_FLAGS[protocol], f"http://{sink.target}"]
         progress(f"{who}: sink ready at {sink.target}")
@@ -394,8 +512,9 @@ def _bench_server(
         def phase(name: str, args: list[str], seconds: float) -> dict[str, Any]:
             before = sink.stats() if sink is not None else {}
             try:
-                result = load_client(target, protocol, requests, args, seconds)
+                result = load_client(target, protocol, requests, [*args, *sign_args], seconds)
                 alive()
+                check_rejections(result, signing)
                 if sink is not None:
                     result["sink"] = delivered(sink, protocol, before, result)
             except BenchError as e:
@@ -445,6 +564,7 @@ def _bench_server(
     return {
         "protocol": protocol,
         "workers": workers,
+        "integrity": integrity_mode(signing.mode if signing else None),
         "target": target,
         "server_cmd": cmd,
         "startup_s": startup,
@@ -565,10 +685,39 @@ def comparison_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def rejected_records(runs: list[dict[str, Any]]) -> tuple[int, int]:
+    """(records rejected, records sent) over every measured phase of the native runs,
+    whose replies list rejections."""
+    rejected = sent = 0
+    for r in runs:
+        if r["protocol"] != "native":
+            continue
+        for key in ("peak", "peak_one_connection", "latency"):
+            phase = r.get(key)
+            if phase:
+                rejected += phase.get("rejected_records", 0)
+                sent += phase.get("records", 0)
+    return rejected, sent
+
+
+def integrity_line(config: dict[str, Any]) -> str:
+    signed = config.get("signed")
+    if not signed:
+        return "Integrity: **unsigned** (the policy's integrity settings as given)."
+    algorithm = {"hmac": "HMAC-SHA256", "ed25519": "Ed25519"}[signed]
+    return (
+        f"Integrity: **{integrity_mode(signed)}**: policy with `integrity: {{mode: require}}`; "
+        f"every request carries a per-batch {algorithm} signature over its serialized bytes "
+        f"(call metadata x-phimask-batch-signature and x-phimask-key-id), computed once "
+        f"before the clock starts."
+    )
+
+
 def markdown(report: dict[str, Any]) -> str:
     m, c, runs = report["machine"], report["config"], report["runs"]
+    rejected, sent = rejected_records(runs)
     lines = [
-        "# phimask benchmark",
+        f"# phimask benchmark ({integrity_mode(c.get('signed'))})",
         "",
         f"{m['date']} · {m['cpu_model']} · {m['cores']} cores · Python {m['python']} · "
         f"commit {m['git_commit'] or 'none'}{' (dirty)' if m['git_dirty'] else ''}",
@@ -582,7 +731,12 @@ def markdown(report: dict[str, Any]) -> str:
         f"its own process): a call returns after the sink accepted the batch. The last "
         f"column is native's peak with every call on one HTTP/2 connection.",
         "",
+        integrity_line(c),
+        "",
         table(runs),
+        "",
+        f"Records rejected by phimask in the measured native phases: {rejected:,} of "
+        f"{sent:,} sent (otlp: a rejection fails the run; vector: shows as not delivered).",
         "",
     ]
     comparisons = comparison_lines(report)
@@ -688,6 +842,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--policy", type=Path, help="policy file passed to the server as --policy")
     p.add_argument(
+        "--signed",
+        choices=tuple(SIGNED_ALGORITHMS),
+        help="sign every request with a per-batch signature (hmac: HMAC-SHA256, ed25519) "
+        "and run the server with `integrity: {mode: require}` merged into the policy and a "
+        "temporary --keys-dir (default: unsigned)",
+    )
+    p.add_argument(
         "--out",
         type=Path,
         default=ROOT / "bench" / "results",
@@ -748,6 +909,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "load": opts.load,
             "sink_seconds": opts.sink_seconds,
             "policy": str(opts.policy) if opts.policy else None,
+            "signed": opts.signed,
+            "integrity": integrity_mode(opts.signed),
             "server_cmd": opts.server_cmd,
             "avg_record_bytes": avg,
             "avg_request_bytes": {
@@ -766,6 +929,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             write_requests(files[name], reqs)
         del requests
         try:
+            signing = None
+            if opts.signed:
+                signing = prepare_signing(opts.signed, opts.policy, workdir)
+                progress(
+                    f"integrity: {integrity_mode(opts.signed)}; server keys in "
+                    f"{signing.keys_dir}, policy {signing.policy}"
+                )
             if opts.sink_seconds > 0:
                 for name in opts.protocols:
                     if name in DOWNSTREAM_FLAGS:
@@ -776,7 +946,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # apart, not a whole sweep apart, on a machine whose load may drift.
             for n in opts.workers:
                 for name in opts.protocols:
-                    report["runs"].append(bench_run(opts, name, n, files[name], workdir))
+                    report["runs"].append(bench_run(opts, name, n, files[name], workdir, signing))
         except BenchError as e:
             progress(f"FAILED: {e}")
             return 1

@@ -1,12 +1,25 @@
-"""The harness's report: no processes started here."""
+"""The harness's report (no processes started), and one smoke run of --signed."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+import yaml
 
-from bench.run import markdown, parse_args, table, versus_native
+from bench.run import (
+    BenchError,
+    Signing,
+    check_rejections,
+    main,
+    markdown,
+    parse_args,
+    require_integrity,
+    table,
+    versus_native,
+)
 
 
 def run(protocol: str, workers: int, rate: float, p50: float, p99: float) -> dict[str, Any]:
@@ -114,3 +127,66 @@ def test_protocols_default_to_all_and_run_in_canonical_order() -> None:
     ]
     with pytest.raises(SystemExit):
         parse_args(["--protocols", "syslog"])
+
+
+def test_require_integrity_merges_into_the_policy_mapping() -> None:
+    bare = yaml.safe_load(require_integrity("version: 1\nfields: []\n", "hmac-sha256"))
+    assert bare["integrity"] == {"mode": "require"}
+    text = "version: 1\nintegrity: {mode: if_present, accept: [ed25519], sign_output: false}\n"
+    merged = yaml.safe_load(require_integrity(text, "hmac-sha256"))["integrity"]
+    assert merged == {"mode": "require", "accept": ["ed25519", "hmac-sha256"], "sign_output": False}
+
+
+def test_check_rejections_fails_a_phase_rejected_whole_or_for_bad_signatures() -> None:
+    signed = Signing("hmac", Path("keys"), Path("policy.yaml"), Path("key"), "bench-hmac")
+    ok = {"records": 100, "rejected_records": 3, "rejection_reasons": {"operator_error:x": 3}}
+    check_rejections(ok, None)
+    check_rejections(ok, signed)
+    everything = {"records": 100, "rejected_records": 100, "rejection_reasons": {}}
+    with pytest.raises(BenchError, match="rejected all 100 records"):
+        check_rejections(everything, None)
+    bad = {
+        "records": 100,
+        "rejected_records": 1,
+        "rejection_reasons": {"bad_signature:integrity:mismatch": 1},
+    }
+    check_rejections(bad, None)
+    with pytest.raises(BenchError, match="bad signatures"):
+        check_rejections(bad, signed)
+
+
+def test_signed_hmac_smoke_run_accepts_every_record(tmp_path: Path) -> None:
+    code = main(
+        [
+            "--protocols",
+            "native",
+            "--workers",
+            "1",
+            "--seconds",
+            "1",
+            "--warmup",
+            "0",
+            "--records",
+            "200",
+            "--batch-size",
+            "100",
+            "--signed",
+            "hmac",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    result = orjson.loads((tmp_path / "latest.json").read_bytes())
+    assert result["config"]["integrity"] == "signed hmac"
+    (run_,) = result["runs"]
+    assert run_["integrity"] == "signed hmac"
+    for phase in ("peak", "peak_one_connection", "latency"):
+        measured = run_[phase]
+        assert measured["signed"] is True
+        assert measured["records"] > 0
+        assert measured["rejected_records"] == 0
+        assert measured["accepted_records"] == measured["records"]
+    md = (tmp_path / "latest.md").read_text()
+    assert md.startswith("# phimask benchmark (signed hmac)")
+    assert "Records rejected by phimask in the measured native phases: 0 of" in md
