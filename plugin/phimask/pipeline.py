@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .audit import audit
 from .detect import Match, Scanner
-from .operators import OperatorError
+from .operators import BatchOperator, OperatorError
 from .policy import Kind, Node, Plan, Rule
 from .policy.hints import hint_for
 
@@ -67,6 +67,8 @@ class _Reject(Exception):
 _DROP = object()
 # (container, key or index, text to scan)
 ScanJob = tuple[Any, Any, str]
+# (container, key or index, text, rule, index of the document in the batch)
+DeferredJob = tuple[Any, Any, str, Rule, int]
 
 
 class Masker:
@@ -87,6 +89,8 @@ class Masker:
         self._top_hints: dict[str, Rule | None] = {}
         self._deep_hints: dict[str, Rule | None] = {}
         self._clean: set[str] = set()
+        self._deferred: list[DeferredJob] = []
+        self._doc_index = 0
         labels = {d.name: f"[REDACTED:{d.label}]" for d in plan.detectors}
         self._replace: Callable[[Match], str] = lambda m: labels[m.detector.name]
 
@@ -117,24 +121,55 @@ class Masker:
         """Mask every document in place; a Rejection in the input stays rejected."""
         results: list[Rejection | None] = []
         jobs: list[ScanJob] = []
+        deferred = self._deferred = []
         for doc in docs:
             if isinstance(doc, Rejection):
                 results.append(doc)
                 continue
-            mark = len(jobs)
+            mark, deferred_mark = len(jobs), len(deferred)
+            self._doc_index = len(results)
             try:
                 self._mask_document(doc, jobs)
             except _Reject as exc:
-                del jobs[mark:]
+                del jobs[mark:], deferred[deferred_mark:]
                 results.append(exc.rejection)
             except RecursionError:
-                del jobs[mark:]
+                del jobs[mark:], deferred[deferred_mark:]
                 results.append(Rejection("too_deep"))
             else:
                 results.append(None)
+        if deferred:
+            self._resolve_deferred(deferred, results)
         if jobs:
             self._scan(jobs)
         return results
+
+    def _resolve_deferred(self, deferred: list[DeferredJob], results: list[Rejection | None]
+                          ) -> None:
+        """Values of batched operators (tokenize: one vault round trip per rule, not per
+        value). A group that fails by value goes one by one, so only the records at
+        fault are rejected; a vault that is down fails the batch."""
+        groups: dict[int, list[DeferredJob]] = {}
+        for job in deferred:
+            groups.setdefault(id(job[3]), []).append(job)
+        for group in groups.values():
+            rule = group[0][3]
+            op = rule.op
+            assert isinstance(op, BatchOperator)
+            try:
+                outputs = op.apply_many([job[2] for job in group])
+            except OperatorError:
+                outputs = []
+                for job in group:
+                    try:
+                        outputs.append(op.apply_many([job[2]])[0])
+                    except OperatorError:
+                        outputs.append(None)
+                        if results[job[4]] is None:
+                            results[job[4]] = Rejection("operator_error", rule.rule_id)
+            for job, output in zip(group, outputs, strict=True):
+                if output is not None:
+                    job[0][job[1]] = output
 
     def _scan(self, jobs: list[ScanJob]) -> None:
         # Strings already known clean never become jobs (see _queue); what is left is
@@ -315,9 +350,15 @@ class Masker:
             # Null and booleans cannot carry any of the 18 identifiers.
             if value is None or value is True or value is False:
                 return value
-            assert rule.op is not None
+            op = rule.op
+            assert op is not None
             try:
-                return rule.op.apply(value)
+                if isinstance(op, BatchOperator):
+                    # Done for the whole batch at the end; never left as it was.
+                    self._deferred.append((container, key, op.prepare(value), rule,
+                                           self._doc_index))
+                    return value
+                return op.apply(value)
             except OperatorError:
                 raise _Reject("operator_error", rule.rule_id) from None
         if kind is Kind.SCAN:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from .base import CompileContext, Operator, OperatorError, OptionError, Scalar
+from .base import BatchOperator, CompileContext, Operator, OperatorError, OptionError, Scalar
 from .fpe import FormatPreservingEncryption
 from .generalize import Generalize
 from .keyed_hash import KeyedHash
@@ -36,6 +36,7 @@ __all__ = [
     "ACTIONS",
     "STRUCTURAL_ACTIONS",
     "VALUE_OPERATORS",
+    "BatchOperator",
     "CompileContext",
     "Operator",
     "OperatorError",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from ..keyring import Keyring
@@ -55,6 +55,19 @@ class Operator(Protocol):
     def apply(self, value: Scalar) -> Scalar:
         """Mask one value. None passes through (a null carries no identifier)."""
         ...
+
+
+@runtime_checkable
+class BatchOperator(Protocol):
+    """An operator that is cheaper for many values at once (a vault round trip): the
+    pipeline calls `prepare` per value (checks, the text) and `apply_many` once per
+    batch. `apply_many` raises OperatorError when any value cannot be masked."""
+
+    name: ClassVar[str]
+
+    def prepare(self, value: Scalar) -> str: ...
+
+    def apply_many(self, texts: list[str]) -> list[str]: ...
 
 
 def keyring_of(ctx: CompileContext) -> Keyring:

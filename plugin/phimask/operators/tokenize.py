@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
+from ..vault import TokenShapeError
 from .base import (
     CompileContext,
     OperatorError,
@@ -56,6 +57,21 @@ class Tokenize:
     def apply(self, value: Scalar) -> Scalar:
         if value is None:
             return None
+        return self.apply_many([self.prepare(value)])[0]
+
+    def prepare(self, value: Scalar) -> str:
+        text = as_text(value)
+        if self.shape != "tok" and not any(c.isalnum() for c in text):
+            raise OperatorError("nothing_to_tokenize")  # a shaped token keeps no letter
+        return text
+
+    def apply_many(self, texts: list[str]) -> list[str]:
+        """One vault round trip for a batch's values (two when some are new)."""
         if self.vault is None:
             raise OperatorError("vault_not_open")
-        return self.vault.tokenize(self.domain, as_text(value), self.shape)
+        try:
+            return self.vault.tokenize_many(self.domain, texts, self.shape)
+        except TokenShapeError as exc:
+            if exc.status == "RESOURCE_EXHAUSTED":
+                raise  # no free token is left in this shape: an operator must act
+            raise OperatorError("tokenize_shape") from None
