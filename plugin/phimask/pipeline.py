@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .audit import audit
 from .detect import Match, Scanner
@@ -353,10 +353,10 @@ class Masker:
             op = rule.op
             assert op is not None
             try:
-                if isinstance(op, BatchOperator):
+                if rule.batched:
                     # Done for the whole batch at the end; never left as it was.
-                    self._deferred.append((container, key, op.prepare(value), rule,
-                                           self._doc_index))
+                    text = cast(BatchOperator, op).prepare(value)
+                    self._deferred.append((container, key, text, rule, self._doc_index))
                     return value
                 return op.apply(value)
             except OperatorError:

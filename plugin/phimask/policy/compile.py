@@ -20,6 +20,7 @@ from ..keyring import Keyring
 from ..operators import (
     ACTIONS,
     VALUE_OPERATORS,
+    BatchOperator,
     CompileContext,
     Operator,
     OptionError,
@@ -48,10 +49,13 @@ class Rule:
     wildcards: int  # fewer wildcards wins: `patient.ssn` over `patient.*`
     # The output when it does not depend on the value (redact): saves a call per value.
     constant: str | None = None
+    # Masked for the whole batch at once (tokenize); decided here, not per value.
+    batched: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.op, Redact):
             self.constant = self.op.text
+        self.batched = isinstance(self.op, BatchOperator)
 
 
 @dataclass(eq=False)
