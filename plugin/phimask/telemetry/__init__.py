@@ -1,0 +1,1 @@
+"""phimask's own telemetry: the audit log (`audit_log`), and tracing and metrics."""
