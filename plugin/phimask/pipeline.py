@@ -20,6 +20,7 @@ from .detect import Match, Scanner
 from .operators import BatchOperator, OperatorError
 from .policy import Kind, Node, Plan, Rule
 from .policy.hints import hint_for
+from .stats import BatchStats
 
 if TYPE_CHECKING:
     from .integrity import Verifier
@@ -92,19 +93,37 @@ class Masker:
         self._deferred: list[DeferredJob] = []
         self._doc_index = 0
         labels = {d.name: f"[REDACTED:{d.label}]" for d in plan.detectors}
-        self._replace: Callable[[Match], str] = lambda m: labels[m.detector.name]
+        detections = self._detections = Counter[str]()
+        self._counted = [*plan.rules, *(plan.hints or {}).values()]
+        self._stats = BatchStats(policy_version=plan.version)
+
+        def replace(match: Match) -> str:
+            name = match.detector.name
+            detections[name] += 1
+            return labels[name]
+
+        self._replace: Callable[[Match], str] = replace
 
     @property
     def policy_version(self) -> str:
         return self.plan.version
 
-    def settle_rejections(self, protocol: str, rejections: list[tuple[int, Rejection]],
+    def settle_rejections(self, protocol: str, records: int,
+                          rejections: list[tuple[int, Rejection]],
                           original: Callable[[int], bytes]) -> list[tuple[int, Rejection]]:
-        """Audit signature failures; with `on_error: quarantine`, store each rejected
-        record's original (the wire bytes `original(index)` gives) encrypted in the
-        vault, and name where. A store that cannot be reached raises VaultUnavailable:
-        the batch is not acknowledged, so nothing is lost."""
+        """Account for a batch of `records` records: audit signature failures; with
+        `on_error: quarantine`, store each rejected record's original (the wire bytes
+        `original(index)` gives) encrypted in the vault, and name where. A store that
+        cannot be reached raises VaultUnavailable: the batch is not acknowledged, so
+        nothing is lost."""
+        stats = self._stats
+        stats.records_in += records
+        stats.records_out += records - len(rejections)
+        stats.rejected.update(r.reason for _, r in rejections)
         failed = Counter(r.rule for _, r in rejections if r.reason == "bad_signature")
+        if self.verifier is not None and self.verifier.checks:
+            stats.integrity["failed"] += sum(failed.values())
+            stats.integrity["passed"] += records - sum(failed.values())
         if failed:
             audit("integrity.failed", protocol=protocol, count=sum(failed.values()),
                   details=dict(failed), policy_version=self.plan.version)
@@ -115,7 +134,20 @@ class Masker:
             entry = self.quarantine.quarantine_put(protocol, original(index), rejection.reason,
                                                    rejection.rule)
             kept.append((index, Rejection(rejection.reason, rejection.rule, entry)))
+        stats.quarantined += len(kept)
         return kept
+
+    def take_stats(self) -> BatchStats:
+        """The counts since the last call (one batch), and start new ones."""
+        stats, self._stats = self._stats, BatchStats(policy_version=self.plan.version)
+        for rule in self._counted:
+            if rule.hits:
+                stats.rule_hits[rule.rule_id] += rule.hits
+                stats.rule_actions[rule.rule_id] = rule.action
+                rule.hits = 0
+        stats.detections.update(self._detections)
+        self._detections.clear()
+        return stats
 
     def mask_batch(self, docs: list[Document | Rejection]) -> list[Rejection | None]:
         """Mask every document in place; a Rejection in the input stays rejected."""
@@ -320,6 +352,7 @@ class Masker:
             if rule.kind is Kind.KEEP:
                 continue
             if rule.constant is not None and value is not None and type(value) is not bool:
+                rule.hits += 1
                 container[key] = rule.constant
                 continue
             masked = self._apply(value, rule, container, key, jobs)
@@ -350,6 +383,7 @@ class Masker:
             # Null and booleans cannot carry any of the 18 identifiers.
             if value is None or value is True or value is False:
                 return value
+            rule.hits += 1
             op = rule.op
             assert op is not None
             try:
@@ -365,6 +399,7 @@ class Masker:
             self._queue(value, container, key, jobs)
             return value
         if kind is Kind.DROP:
+            rule.hits += 1
             return _DROP
         return value  # keep
 

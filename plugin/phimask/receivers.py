@@ -18,13 +18,14 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as otlp_pb
 
 from ._gen.phimask.v1 import transform_pb2
 from ._gen.vector import vector_pb2
-from .access import Authorizer, Caller, Gate, bind_caller
+from .access import Authorizer, Caller, Gate, bind_caller, current_caller
 from .adapters.native import RequestError
 from .adapters.otlp import partial_success_message
 from .errors import CallError
 from .forward import Downstream, DownstreamError
 from .integrity import BATCH_KEY_ID_HEADER, BATCH_SIGNATURE_HEADER
 from .pipeline import Rejection
+from .telemetry.observe import BatchObservation, Observer
 from .workers import BatchRunner
 
 log = logging.getLogger("phimask.receivers")
@@ -94,11 +95,40 @@ def log_rejections(protocol: str, rejections: list[tuple[int, Rejection]]) -> No
         })
 
 
-def native_handler(runner: BatchRunner, authorizer: Authorizer) -> grpc.GenericRpcHandler:
+def caller_attributes() -> dict[str, str]:
+    caller = current_caller()
+    return {"name": caller.name, "via": caller.via} if caller is not None else {}
+
+
+async def send(downstream: Downstream, data: bytes, deadline: float,
+               batch: BatchObservation) -> bytes:
+    """Forward, and tell the batch's span how the downstream answered."""
+    try:
+        reply = await downstream.send(data, deadline)
+    except DownstreamError as exc:
+        batch.downstream(str(downstream.target), exc.status)
+        raise
+    batch.downstream(str(downstream.target), "OK")
+    return reply
+
+
+def native_handler(runner: BatchRunner, authorizer: Authorizer, observer: Observer
+                   ) -> grpc.GenericRpcHandler:
     stream_gate = authorizer.gate(f"/{NATIVE}/TransformStream")
 
     async def transform(request: bytes, context: Context) -> bytes:
-        return await runner.run(request, signature=batch_signature(context))
+        with observer.batch("native", f"/{NATIVE}/Transform", context.invocation_metadata(),
+                            caller_attributes()) as batch:
+            reply, stats = await runner.run(request, signature=batch_signature(context))
+            batch.record(stats)
+            return reply
+
+    async def stream_batch(request: bytes, context: Context) -> bytes:
+        with observer.batch("native", f"/{NATIVE}/TransformStream",
+                            context.invocation_metadata(), caller_attributes()) as batch:
+            reply, stats = await runner.run(request, wait=True)
+            batch.record(stats)
+            return reply
 
     async def transform_stream(requests: AsyncIterator[bytes], context: Context
                                ) -> AsyncIterator[bytes]:
@@ -112,7 +142,7 @@ def native_handler(runner: BatchRunner, authorizer: Authorizer) -> grpc.GenericR
 
         async def read() -> None:
             async for request in requests:
-                await pending.put(asyncio.ensure_future(runner.run(request, wait=True)))
+                await pending.put(asyncio.ensure_future(stream_batch(request, context)))
             await pending.put(None)
 
         reader = asyncio.create_task(read())
@@ -142,18 +172,26 @@ def native_handler(runner: BatchRunner, authorizer: Authorizer) -> grpc.GenericR
 
 
 def otlp_handler(runner: BatchRunner, downstream: Downstream | None,
-                 forward_timeout: float, authorizer: Authorizer) -> grpc.GenericRpcHandler:
+                 forward_timeout: float, authorizer: Authorizer, observer: Observer
+                 ) -> grpc.GenericRpcHandler:
     async def export(request: bytes, context: Context) -> bytes:
+        with observer.batch("otlp", f"/{OTLP}/Export", context.invocation_metadata(),
+                            caller_attributes()) as batch:
+            return await observed_export(request, context, batch)
+
+    async def observed_export(request: bytes, context: Context, batch: BatchObservation
+                              ) -> bytes:
         if downstream is None:
             raise DownstreamError("UNAVAILABLE", "no downstream is configured for OTLP "
                                   "(--otlp-downstream, --otlp-forward-to); retry once it is")
         deadline = deadline_of(context, forward_timeout)
         downstream_rejected, downstream_message = 0, ""
         async with runner.admit():
-            result = await runner.run_otlp(request, batch_signature(context))
+            result, stats = await runner.run_otlp(request, batch_signature(context))
+            batch.record(stats)
             if result.accepted:
                 reply = otlp_pb.ExportLogsServiceResponse.FromString(
-                    await downstream.send(result.forward, deadline))
+                    await send(downstream, result.forward, deadline, batch))
                 downstream_rejected = reply.partial_success.rejected_log_records
                 if downstream_rejected:
                     downstream_message = f"downstream rejected {downstream_rejected}"
@@ -174,18 +212,26 @@ def otlp_handler(runner: BatchRunner, downstream: Downstream | None,
 
 
 def vector_handler(runner: BatchRunner, downstream: Downstream | None,
-                   forward_timeout: float, authorizer: Authorizer) -> grpc.GenericRpcHandler:
+                   forward_timeout: float, authorizer: Authorizer, observer: Observer
+                   ) -> grpc.GenericRpcHandler:
     healthy = vector_pb2.HealthCheckResponse(status=vector_pb2.SERVING).SerializeToString()
 
     async def push_events(request: bytes, context: Context) -> bytes:
+        with observer.batch("vector", f"/{VECTOR}/PushEvents", context.invocation_metadata(),
+                            caller_attributes()) as batch:
+            return await observed_push(request, context, batch)
+
+    async def observed_push(request: bytes, context: Context, batch: BatchObservation
+                            ) -> bytes:
         if downstream is None:
             raise DownstreamError("UNAVAILABLE", "no downstream is configured for Vector "
                                   "(--vector-downstream, --vector-forward-to); retry once it is")
         deadline = deadline_of(context, forward_timeout)
         async with runner.admit():
-            result = await runner.run_vector(request, batch_signature(context))
+            result, stats = await runner.run_vector(request, batch_signature(context))
+            batch.record(stats)
             if result.forward:
-                await downstream.send(result.forward, deadline)
+                await send(downstream, result.forward, deadline, batch)
         # Vector has no partial success: the rest is delivered, the rejected are
         # accounted for here (and audited), never forwarded.
         log_rejections("vector", result.rejections)

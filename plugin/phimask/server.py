@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 
 from . import __version__
 from .access import authorizer_for
+from .audit import log_sink, set_sinks
 from .config import Settings
 from .forward import Downstream, parse_downstream_url
 from .receivers import NATIVE, OTLP, VECTOR, native_handler, otlp_handler, vector_handler
@@ -27,6 +28,10 @@ from .reidentify import Reidentifier
 from .reidentify_service import SERVICE as REIDENTIFY
 from .reidentify_service import reidentify_handler
 from .runtime import VaultSource, build_masker, load_keyring
+from .telemetry.audit_log import AuditLog
+from .telemetry.metrics import setup_metrics
+from .telemetry.observe import Observer
+from .telemetry.tracing import setup_tracing
 from .tls import forward_credentials, listener_certificates
 from .workers import BatchRunner
 
@@ -55,11 +60,17 @@ class PhimaskServer:
         self.authorizer.warn_unreachable(tls=self.tls is not None,
                                          mutual_tls=self.tls is not None and self.tls.mutual)
         self.downstreams = build_downstreams(settings)
+        self.tracer_provider = setup_tracing()
+        self.meter_provider, self._stop_metrics = setup_metrics(settings.metrics_listen)
+        self.observer = Observer(self.tracer_provider, self.meter_provider)
         # The policy, keys and vault load here too: a bad one fails the start, with a
         # clear message, not in a worker. Re-identification runs in this process.
         self.vault = VaultSource(settings, load_keyring(settings))
         self.masker = build_masker(settings, keys=self.vault.keys, vault=self.vault)
         self.reidentifier = Reidentifier(self.masker.plan, self.vault)
+        # The hash-chained audit trail: one writer, this process (workers send theirs).
+        self.audit_log = AuditLog.from_settings(settings, self.vault.keys)
+        set_sinks(log_sink, self.audit_log.append, self.observer.audit_sink)
         self.runner = BatchRunner(settings)
         self.health = health.aio.HealthServicer()
         options = [
@@ -69,11 +80,11 @@ class PhimaskServer:
         ]
         self.server = grpc.aio.server(options=options)
         self.server.add_generic_rpc_handlers((
-            native_handler(self.runner, self.authorizer),
+            native_handler(self.runner, self.authorizer, self.observer),
             otlp_handler(self.runner, self.downstreams.get(settings.otlp_forward_to),
-                         settings.forward_timeout, self.authorizer),
+                         settings.forward_timeout, self.authorizer, self.observer),
             vector_handler(self.runner, self.downstreams.get(settings.vector_forward_to),
-                           settings.forward_timeout, self.authorizer),
+                           settings.forward_timeout, self.authorizer, self.observer),
             reidentify_handler(self.reidentifier, self.authorizer),
         ))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -100,9 +111,14 @@ class PhimaskServer:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace=self.settings.drain_seconds)
         await asyncio.get_running_loop().run_in_executor(None, self.runner.close)
+        set_sinks(log_sink)
+        self.audit_log.close()  # flushed: no acknowledged batch's entry is lost
         for downstream in self.downstreams.values():
             await downstream.close()
         self.vault.close()
+        self._stop_metrics()
+        self.meter_provider.shutdown()
+        self.tracer_provider.shutdown()  # flushes the spans of the last batches
 
 
 async def serve(settings: Settings) -> None:

@@ -21,11 +21,13 @@ from typing import Any
 
 from .adapters import convert, otlp, vector
 from .adapters.native import Limits, RequestError, transform_request
+from .audit import AuditBuffer, audit, set_sinks
 from .config import Settings
 from .errors import CallError
 from .logs import configure_logging
 from .pipeline import Masker
 from .runtime import VaultSource, build_masker, load_keyring
+from .stats import BatchStats
 from .worker_processes import WorkerDied, WorkerProcesses
 
 log = logging.getLogger("phimask.workers")
@@ -39,18 +41,23 @@ ROOTS = {
     "otlp": otlp.OTLP_ROOTS,
     "vector": vector.VECTOR_ROOTS,
 }
-# A worker's result: the protocol's result, or (status name, message) for a bad request.
-Outcome = tuple[bool, Any]
+# A worker's result: (True, the protocol's result, stats), or (False, (status name,
+# message), stats) for a batch that could not be masked.
+Outcome = tuple[bool, Any, BatchStats]
 # (base64 signature, key id) of a whole request, from the call's metadata.
 BatchSignature = tuple[str, str] | None
 
 _maskers: dict[str, Masker] = {}
+_audit_buffer: AuditBuffer | None = None  # in worker processes only
 _limits = Limits()
 _routes = {"otlp": "otlp", "vector": "vector"}  # protocol in -> protocol out
 
 
 def _setup_worker(settings: Settings) -> None:
+    global _audit_buffer
     configure_logging(settings.log_level)  # a spawned process starts without it
+    _audit_buffer = AuditBuffer()
+    set_sinks(_audit_buffer)  # the server process writes the audit trail
     _load(settings)
     # A batch allocates tens of thousands of short-lived dicts and lists that reference
     # counting frees; the cyclic collector only slows that down. Long-lived state (the
@@ -72,6 +79,15 @@ def _load(settings: Settings) -> None:
 def _transform(kind: str, data: bytes, part: tuple[int, int] = (0, 1),
                signature: BatchSignature = None) -> Outcome:
     masker = _maskers[kind]
+    outcome = _translate(masker, kind, data, part, signature)
+    stats = masker.take_stats()
+    if _audit_buffer is not None:
+        stats.audit = _audit_buffer.take()
+    return (*outcome, stats)
+
+
+def _translate(masker: Masker, kind: str, data: bytes, part: tuple[int, int],
+               signature: BatchSignature) -> tuple[bool, Any]:
     try:
         if kind == "native":
             return True, transform_request(masker, data, _limits, part, signature)
@@ -114,7 +130,7 @@ class BatchRunner:
             await self._processes.start()
 
     async def run(self, data: bytes, *, wait: bool = False,
-                  signature: BatchSignature = None) -> bytes:
+                  signature: BatchSignature = None) -> tuple[bytes, BatchStats]:
         """Mask one serialized phimask.v1 request into its serialized reply. At the
         in-flight limit a unary call is told UNAVAILABLE at once; a stream (`wait=True`)
         waits, which stops it reading and lets HTTP/2 flow control push back."""
@@ -123,21 +139,27 @@ class BatchRunner:
             outcomes = await asyncio.gather(
                 *(self._submit("native", data, (i, parts), signature) for i in range(parts))
             )
+        stats = BatchStats()
+        for outcome in outcomes:
+            stats.merge(outcome[2])
         replies = [_unwrap(outcome) for outcome in outcomes]
-        return b"".join(replies)
+        return b"".join(replies), stats
 
-    async def run_otlp(self, data: bytes, signature: BatchSignature = None) -> otlp.OtlpResult:
+    async def run_otlp(self, data: bytes, signature: BatchSignature = None
+                       ) -> tuple[otlp.OtlpResult, BatchStats]:
         """Mask an OTLP export; the caller holds `admit()` until it is forwarded."""
-        result = _unwrap(await self._submit("otlp", data, (0, 1), signature))
+        outcome = await self._submit("otlp", data, (0, 1), signature)
+        result = _unwrap(outcome)
         assert isinstance(result, otlp.OtlpResult)
-        return result
+        return result, outcome[2]
 
     async def run_vector(self, data: bytes, signature: BatchSignature = None
-                         ) -> vector.VectorResult:
+                         ) -> tuple[vector.VectorResult, BatchStats]:
         """Mask a Vector push; the caller holds `admit()` until it is forwarded."""
-        result = _unwrap(await self._submit("vector", data, (0, 1), signature))
+        outcome = await self._submit("vector", data, (0, 1), signature)
+        result = _unwrap(outcome)
         assert isinstance(result, vector.VectorResult)
-        return result
+        return result, outcome[2]
 
     def admit(self) -> contextlib.AbstractAsyncContextManager[None]:
         """One in-flight batch, from arrival until its answer: a batch waiting on its
@@ -169,6 +191,10 @@ class BatchRunner:
             )
         try:
             outcome: Outcome = await self._processes.call(kind, data, part, signature)
+            # The worker's audit events join this process's trail, in the caller's span.
+            for event, fields in outcome[2].audit:
+                audit(event, **fields)
+            outcome[2].audit.clear()
         except WorkerDied:
             raise RequestError("UNAVAILABLE", "a masking worker died; retry") from None
         except Exception as exc:  # a replacement that would not start, a broken pipe
@@ -184,7 +210,7 @@ class BatchRunner:
 
 
 def _unwrap(outcome: Outcome) -> Any:
-    ok, result = outcome
+    ok, result, _ = outcome
     if not ok:
         status, message = result
         raise RequestError(str(status), str(message))

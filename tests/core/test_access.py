@@ -26,6 +26,9 @@ from phimask.access import (
 from phimask.config import SettingsError
 from phimask.errors import CallError
 from phimask.receivers import guarded, native_handler, otlp_handler, vector_handler
+from phimask.reidentify import Reidentifier
+from phimask.reidentify_service import reidentify_handler
+from phimask.telemetry.observe import Observer
 from phimask.workers import BatchRunner
 
 SHIP_TOKEN = "s3cret-shipper-token-0001"
@@ -212,9 +215,11 @@ def test_every_served_method_has_a_role() -> None:
     # The handlers ask METHOD_ROLES for each method's gate as they are built.
     runner = cast(BatchRunner, None)
     authorizer = Authorizer(None)
-    native_handler(runner, authorizer)
-    otlp_handler(runner, None, 1.0, authorizer)
-    vector_handler(runner, None, 1.0, authorizer)
+    observer = Observer()
+    native_handler(runner, authorizer, observer)
+    otlp_handler(runner, None, 1.0, authorizer, observer)
+    vector_handler(runner, None, 1.0, authorizer, observer)
+    reidentify_handler(cast(Reidentifier, None), authorizer)
     assert set(METHOD_ROLES.values()) == {SHIP, REIDENTIFY, None}
 
 

@@ -46,7 +46,7 @@ fields:
 @pytest.fixture
 def keys_dir(tmp_path: Path) -> Path:
     directory = tmp_path / "keys"
-    for purpose in ("hmac", "fpe", "vault", "vault-index", "verify-hmac"):
+    for purpose in ("hmac", "fpe", "vault", "vault-index", "verify-hmac", "audit"):
         create_key_file(directory, purpose, kid="k1")
     return directory
 

@@ -69,7 +69,7 @@ def transform_request(
     signer = masker.verifier if masker.verifier is not None and masker.verifier.signs else None
     response = pb.TransformResponse(policy_version=masker.policy_version)
     rejected = masker.settle_rejections(
-        "native", [(i, o) for i, o in enumerate(outcomes) if o is not None],
+        "native", len(records), [(i, o) for i, o in enumerate(outcomes) if o is not None],
         lambda i: records[i].SerializeToString())
     for i, why in rejected:
         response.rejections.append(pb.Rejection(

@@ -22,6 +22,7 @@ read); rejected records, and the containers they leave empty, are deleted.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -233,11 +234,11 @@ def transform_export(masker: Masker, data: bytes, limits: Limits,
                     message.attributes.add(key=key).value.string_value = text
     per_record = [o for _, _, start, end in groups for o in outcomes[start:end]]
     rejections = [(flat, o) for flat, o in enumerate(per_record) if o is not None]
-    if rejections:
-        # A rejected LogRecord was never written to: it is still the original.
-        messages = [sources[i][0] for _, _, start, end in groups for i in range(start, end)]
-        rejections = masker.settle_rejections("otlp", rejections,
-                                          lambda flat: messages[flat].SerializeToString())
+    # A rejected LogRecord was never written to: it is still the original.
+    messages = functools.cache(lambda: [sources[i][0] for _, _, start, end in groups
+                                        for i in range(start, end)])  # only if quarantined
+    rejections = masker.settle_rejections("otlp", count, rejections,
+                                          lambda flat: messages()[flat].SerializeToString())
     for sl, _, start, end in groups:  # the records rejected, then what they leave empty
         _drop(sl.log_records, [o is None for o in outcomes[start:end]])
     for rl in resource_logs:

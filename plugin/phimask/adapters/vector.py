@@ -145,10 +145,10 @@ def transform_push(masker: Masker, data: bytes, limits: Limits,
     for position in sorted(dropped, reverse=True):
         del events[position]
     rejections.sort(key=lambda item: item[0])
-    if rejections:
-        # The originals as sent: an event that failed on its way out is half written.
-        originals = functools.cache(lambda: _split_events(data) or [])  # only if quarantined
-        rejections = masker.settle_rejections("vector", rejections, lambda i: originals()[i])
+    # The originals as sent: an event that failed on its way out is half written.
+    originals = functools.cache(lambda: _split_events(data) or [])  # only if quarantined
+    rejections = masker.settle_rejections("vector", accepted + len(rejections), rejections,
+                                          lambda i: originals()[i])
     forward = request.SerializeToString() if len(events) else b""
     return VectorResult(forward, accepted, passed, rejections)
 

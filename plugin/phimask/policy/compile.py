@@ -51,6 +51,9 @@ class Rule:
     constant: str | None = None
     # Masked for the whole batch at once (tokenize); decided here, not per value.
     batched: bool = False
+    # Values this rule masked since the masker last took its stats (a plain int on the
+    # rule: a Counter lookup per value cost 10% of throughput).
+    hits: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.op, Redact):
