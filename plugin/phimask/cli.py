@@ -12,7 +12,7 @@ from typing import IO, Any
 
 import orjson
 
-from . import __version__, cli_keys, cli_sign, cli_vault
+from . import __version__, cli_audit, cli_discover, cli_keys, cli_sign, cli_vault
 from .config import SETTINGS, Settings, SettingsError, load_settings
 from .detect import PatternError
 from .errors import CallError
@@ -42,6 +42,8 @@ examples:
   cat logs.ndjson | phimask mask - | less
   phimask check policy.yaml                  validate and show the compiled plan
   phimask keys generate --purpose hmac --dir /etc/phimask/keys
+  phimask discover sample.ndjson --out policy.yaml --report coverage.md
+  phimask audit verify /var/lib/phimask/audit/
 
 Settings come from flags, then PHIMASK_* environment variables, then the YAML file
 named by --config / PHIMASK_CONFIG. `phimask serve --help` lists them all.
@@ -55,7 +57,9 @@ def _add_settings(parser: argparse.ArgumentParser, only: Sequence[str] | None = 
         if only is not None and setting.name not in only:
             continue
         default = getattr(defaults, setting.name)
-        shown = "embedded safe-harbor" if default is None else default
+        shown = default
+        if default is None:
+            shown = "embedded safe-harbor" if setting.name == "policy" else "unset"
         group.add_argument(
             setting.flag, dest=setting.name, metavar=setting.metavar, default=None,
             help=f"{setting.help} [env {setting.env}; default {shown}]",
@@ -99,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli_keys.add_parser(commands)
     cli_sign.add_parser(commands)
     cli_vault.add_parsers(commands, _add_settings)
+    cli_audit.add_parser(commands, _add_settings)
+    cli_discover.add_parser(commands, _add_settings)
     return parser
 
 
@@ -122,6 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "quarantine":
             return cli_vault.run_quarantine(args, settings)
+        if args.command == "audit":
+            return cli_audit.run(args, settings)
+        if args.command == "discover":
+            return cli_discover.run(args, settings)
         masker = build_masker(settings, create_key=args.command != "check")
         if args.command == "check":
             _print_plan(masker)
