@@ -10,6 +10,7 @@ whole batch is handed to the scanner at once, which is what makes scanning cheap
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,8 +25,10 @@ from .stats import BatchStats
 
 if TYPE_CHECKING:
     from .integrity import Verifier
+    from .monitor import ResidualMonitor
     from .vault import Vault
 
+log = logging.getLogger("phimask.pipeline")
 Document = dict[str, Any]
 MAX_DEPTH = 64
 # Integers this long may be an identifier stored as a number (SSN 123456789).
@@ -76,9 +79,13 @@ class Masker:
     """Masks batches by one Plan. Cheap to call, not cheap to build: build once."""
 
     def __init__(self, plan: Plan, scanner: Scanner, verifier: Verifier | None = None,
-                 quarantine: Vault | None = None) -> None:
+                 quarantine: Vault | None = None, monitor: ResidualMonitor | None = None
+                 ) -> None:
         self.plan = plan
         self.scanner = scanner
+        self.monitor = monitor
+        # ids of the values operators produced in the records the monitor will check
+        self._produced: set[int] | None = None
         # Where rejected originals are kept, encrypted (on_error: quarantine).
         self.quarantine = quarantine
         # Signature checks the adapters run before a record is decoded or masked.
@@ -154,10 +161,17 @@ class Masker:
         results: list[Rejection | None] = []
         jobs: list[ScanJob] = []
         deferred = self._deferred = []
+        monitor = self.monitor
+        produced: set[int] = set()
+        checked: list[Document | None] = []
         for doc in docs:
             if isinstance(doc, Rejection):
                 results.append(doc)
+                checked.append(None)
                 continue
+            sampled = monitor is not None and monitor.sampled()
+            checked.append(doc if sampled else None)
+            self._produced = produced if sampled else None
             mark, deferred_mark = len(jobs), len(deferred)
             self._doc_index = len(results)
             try:
@@ -170,14 +184,36 @@ class Masker:
                 results.append(Rejection("too_deep"))
             else:
                 results.append(None)
+        self._produced = None
         if deferred:
-            self._resolve_deferred(deferred, results)
+            self._resolve_deferred(deferred, results, produced)
         if jobs:
             self._scan(jobs)
+        if monitor is not None and any(checked):
+            self._check_residual(monitor, checked, results, produced)
         return results
 
-    def _resolve_deferred(self, deferred: list[DeferredJob], results: list[Rejection | None]
-                          ) -> None:
+    def _check_residual(self, monitor: ResidualMonitor, checked: list[Document | None],
+                        results: list[Rejection | None], produced: set[int]) -> None:
+        emitted = [doc if results[i] is None else None for i, doc in enumerate(checked)]
+        hits = monitor.check(emitted, produced)
+        found: Counter[tuple[str, str]] = Counter()
+        for index, counts in hits.items():
+            found.update(counts)
+            if monitor.block:
+                detector, path = next(iter(counts))
+                results[index] = Rejection("residual_phi", path)
+        self._stats.residual.update(found)
+        for (detector, path), count in sorted(found.items()):
+            # The path and the detector, never the value: the gap, not its content.
+            log.warning("residual PHI in emitted records: a policy gap",
+                        extra={"detector": detector, "path": path, "count": count,
+                               "blocked": monitor.block, "policy_version": self.plan.version})
+            audit("residual_phi", detector=detector, path=path, count=count,
+                  blocked=monitor.block, policy_version=self.plan.version)
+
+    def _resolve_deferred(self, deferred: list[DeferredJob], results: list[Rejection | None],
+                          produced: set[int]) -> None:
         """Values of batched operators (tokenize: one vault round trip per rule, not per
         value). A group that fails by value goes one by one, so only the records at
         fault are rejected; a vault that is down fails the batch."""
@@ -202,6 +238,7 @@ class Masker:
             for job, output in zip(group, outputs, strict=True):
                 if output is not None:
                     job[0][job[1]] = output
+                    produced.add(id(output))
 
     def _scan(self, jobs: list[ScanJob]) -> None:
         # Strings already known clean never become jobs (see _queue); what is left is
@@ -392,6 +429,10 @@ class Masker:
                     text = cast(BatchOperator, op).prepare(value)
                     self._deferred.append((container, key, text, rule, self._doc_index))
                     return value
+                if self._produced is not None:
+                    out = op.apply(value)
+                    self._produced.add(id(out))
+                    return out
                 return op.apply(value)
             except OperatorError:
                 raise _Reject("operator_error", rule.rule_id) from None

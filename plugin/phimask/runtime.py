@@ -8,6 +8,7 @@ from .config import Settings
 from .detect import Scanner
 from .integrity import build_verifier
 from .keyring import Keyring
+from .monitor import ResidualMonitor
 from .pipeline import Masker
 from .policy import load_policy
 from .vault import Vault, open_vault
@@ -69,5 +70,8 @@ def build_masker(
     plan = load_policy(settings.policy, state_dir=settings.state_dir, keys=keys, roots=roots,
                        vault=vault)
     quarantine = vault() if plan.on_error == "quarantine" else None
+    monitor = (ResidualMonitor(plan.detectors, settings.monitor_sample_rate,
+                               settings.monitor_mode, settings.scanner)
+               if settings.monitor_sample_rate > 0 else None)
     return Masker(plan, Scanner.build(plan.detectors, engine=settings.scanner),
-                  build_verifier(plan.integrity, keys), quarantine=quarantine)
+                  build_verifier(plan.integrity, keys), quarantine=quarantine, monitor=monitor)

@@ -130,3 +130,35 @@ def attrs_of(event: trace_pb2.Span.Event) -> dict[str, object]:
         which = kv.value.WhichOneof("value")
         out[kv.key] = getattr(kv.value, which) if which else None
     return out
+
+
+def test_a_policy_gap_raises_the_residual_metric_and_log_within_one_batch(
+        tmp_path: Path) -> None:
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    policy = tmp_path / "gap.yaml"
+    policy.write_text("version: 1\nprofile: none\nunmapped_strings: keep\n"
+                      "fields:\n  - {path: patient.mrn, action: hmac}\n")
+    request = pb.TransformRequest(records=[pb.Record(payload=orjson.dumps(
+        {"patient": {"ssn": "123-45-6789", "mrn": "MRN-00123456"}}))])
+    with phimask_server(tmp_path / "s", "--policy", str(policy), "--workers", "1",
+                        "--monitor-sample-rate", "1", "--metrics-listen",
+                        f"127.0.0.1:{port}") as server, server.channel() as channel:
+        channel.unary_unary("/phimask.v1.BatchTransform/Transform")(
+            request.SerializeToString(), timeout=30)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as page:
+            metrics = page.read().decode()
+    residual = [line for line in metrics.splitlines()
+                if line.startswith("phimask_residual_phi_total{")]
+    assert residual, metrics[:2000]
+    assert 'detector="ssn"' in residual[0] and 'path="payload.patient.ssn"' in residual[0]
+    assert residual[0].rstrip().endswith(" 1.0")
+    assert 'phimask_records_total{' in metrics
+    warnings = [line for line in server.log_lines if "residual PHI" in line]
+    assert warnings and '"path": "payload.patient.ssn"' in warnings[0].replace('":"', '": "')
+    assert server.audit_events("residual_phi")
+    assert "123-45-6789" not in server.logs() and "123-45-6789" not in metrics
