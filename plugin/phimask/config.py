@@ -153,6 +153,8 @@ SETTINGS: tuple[Setting, ...] = (
             "longest a batch may wait for its downstream when the caller sets no deadline",
             "SECONDS"),
     Setting("scanner", _choice("auto", "hyperscan", "re"), "free-text scanning engine", "ENGINE"),
+    Setting("policy_reload_seconds", float, "how often to look for a changed policy file "
+            "(0: only on SIGHUP)", "SECONDS"),
     Setting("audit_log", _path, "the hash-chained audit log (JSONL); default "
             "<state-dir>/audit/audit.jsonl", "FILE"),
     Setting("audit_log_max_bytes", _positive_int, "rotate the audit log at this size", "BYTES"),
@@ -193,6 +195,7 @@ class Settings:
     vector_forward_to: str = "vector"
     forward_timeout: float = 30.0
     scanner: str = "auto"
+    policy_reload_seconds: float = 5.0
     audit_log: Path | None = None
     audit_log_max_bytes: int = 64 * MIB
     metrics_listen: str = ""

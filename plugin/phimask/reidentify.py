@@ -41,14 +41,19 @@ class Reidentifier:
         """`vault` opens the vault on first use (a policy without tokenize rules may
         still have tokens from before to reveal)."""
         self._vault = vault
-        self._fpe: dict[str, FormatPreservingEncryption] = {}
-        self._domains: dict[str, str] = {}
+        self._fpe_lock = threading.Lock()  # an FF1 keeps one AES context
+        self.use_plan(plan)
+
+    def use_plan(self, plan: Plan) -> None:
+        """The rules of a reloaded policy (fpe fields, tokenize domains)."""
+        fpe: dict[str, FormatPreservingEncryption] = {}
+        domains: dict[str, str] = {}
         for rule in plan.rules:
             if isinstance(rule.op, FormatPreservingEncryption):
-                self._fpe[rule.rule_id] = rule.op
+                fpe[rule.rule_id] = rule.op
             elif isinstance(rule.op, Tokenize):
-                self._domains[rule.rule_id] = rule.op.domain
-        self._fpe_lock = threading.Lock()  # an FF1 keeps one AES context
+                domains[rule.rule_id] = rule.op.domain
+        self._fpe, self._domains = fpe, domains
 
     def reveal(self, values: Sequence[MaskedValue]) -> list[Revealed]:
         """Raises VaultUnavailable when the vault cannot be reached."""

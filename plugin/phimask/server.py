@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -23,6 +24,8 @@ from .access import authorizer_for
 from .audit import log_sink, set_sinks
 from .config import Settings
 from .forward import Downstream, parse_downstream_url
+from .pipeline import Masker
+from .policy_reload import PolicyReloader
 from .receivers import NATIVE, OTLP, VECTOR, native_handler, otlp_handler, vector_handler
 from .reidentify import Reidentifier
 from .reidentify_service import SERVICE as REIDENTIFY
@@ -100,6 +103,13 @@ class PhimaskServer:
         if self.port == 0:
             raise OSError(f"cannot listen on {settings.listen}")
 
+    def use_policy(self, masker: Masker, snapshot: Path) -> None:
+        """A reloaded policy, validated: new batches and re-identification use it."""
+        self.masker = masker
+        self.reidentifier.use_plan(masker.plan)
+        self.runner.use_policy(snapshot)
+        self.observer.policy_version = masker.policy_version
+
     async def start(self) -> None:
         await self.runner.start()
         await self.server.start()
@@ -128,6 +138,21 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    server.observer.policy_version = masker.policy_version
+    watcher: asyncio.Task[None] | None = None
+    if settings.policy is not None:
+        reloader = PolicyReloader(settings, server.vault, masker, server.use_policy,
+                                  server.observer.policy_reload_failed)
+        reloads: set[asyncio.Task[bool]] = set()
+
+        def on_sighup() -> None:
+            task = asyncio.ensure_future(reloader.reload("SIGHUP"))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
+        if settings.policy_reload_seconds > 0:
+            watcher = asyncio.create_task(reloader.watch(settings.policy_reload_seconds))
     await server.start()
     host = settings.listen.rpartition(":")[0]
     log.info(
@@ -149,6 +174,8 @@ async def serve(settings: Settings) -> None:
         },
     )
     await stop.wait()
+    if watcher is not None:
+        watcher.cancel()
     log.info("draining", extra={"grace_seconds": settings.drain_seconds})
     await server.stop()
     log.info("stopped")

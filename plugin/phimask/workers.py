@@ -17,6 +17,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from .adapters import convert, otlp, vector
@@ -24,6 +25,7 @@ from .adapters.native import Limits, RequestError, transform_request
 from .audit import AuditBuffer, audit, set_sinks
 from .config import Settings
 from .errors import CallError
+from .keyring import Keyring
 from .logs import configure_logging
 from .pipeline import Masker
 from .runtime import VaultSource, build_masker, load_keyring
@@ -44,11 +46,17 @@ ROOTS = {
 # A worker's result: (True, the protocol's result, stats), or (False, (status name,
 # message), stats) for a batch that could not be masked.
 Outcome = tuple[bool, Any, BatchStats]
+PolicyRef = tuple[int, Path | None]
 # (base64 signature, key id) of a whole request, from the call's metadata.
 BatchSignature = tuple[str, str] | None
 
 _maskers: dict[str, Masker] = {}
+_settings: Settings | None = None
+# Which policy this process masks with: (generation, policy file). The server bumps the
+# generation on a reload; a worker sees it on its next batch and swaps between batches.
+_policy: PolicyRef = (0, None)
 _audit_buffer: AuditBuffer | None = None  # in worker processes only
+_vault: VaultSource | None = None
 _limits = Limits()
 _routes = {"otlp": "otlp", "vector": "vector"}  # protocol in -> protocol out
 
@@ -67,17 +75,38 @@ def _setup_worker(settings: Settings) -> None:
 
 
 def _load(settings: Settings) -> None:
-    global _limits
+    global _limits, _settings, _vault
     keys = load_keyring(settings)
-    vault = VaultSource(settings, keys)  # one vault (connection, cache) a process
-    for kind, roots in ROOTS.items():
-        _maskers[kind] = build_masker(settings, roots=roots, keys=keys, vault=vault)
+    _vault = VaultSource(settings, keys)  # one vault (connection, cache) a process
+    _settings = settings
+    _build(settings, keys, _vault)
     _limits = Limits(settings.max_batch_records)
     _routes.update(otlp=settings.otlp_forward_to, vector=settings.vector_forward_to)
 
 
+def _build(settings: Settings, keys: Keyring, vault: VaultSource) -> None:
+    built = {kind: build_masker(settings, roots=roots, keys=keys, vault=vault)
+             for kind, roots in ROOTS.items()}
+    _maskers.update(built)  # all or nothing: a failed build keeps every old masker
+
+
+def _switch_policy(policy: PolicyRef) -> None:
+    """Mask with the policy the server validated, from this batch on."""
+    global _policy
+    assert _settings is not None and _vault is not None
+    settings = dataclasses.replace(_settings, policy=policy[1])
+    try:
+        _build(settings, _vault.keys, _vault)
+    except Exception as exc:  # validated by the server: only the file can be gone
+        log.error("policy switch failed; masking on with the previous policy",
+                  extra={"error_type": type(exc).__name__, "generation": policy[0]})
+    _policy = policy
+
+
 def _transform(kind: str, data: bytes, part: tuple[int, int] = (0, 1),
-               signature: BatchSignature = None) -> Outcome:
+               signature: BatchSignature = None, policy: PolicyRef = (0, None)) -> Outcome:
+    if policy[0] != _policy[0]:
+        _switch_policy(policy)
     masker = _maskers[kind]
     outcome = _translate(masker, kind, data, part, signature)
     stats = masker.take_stats()
@@ -113,6 +142,7 @@ class BatchRunner:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.policy: PolicyRef = (0, settings.policy)
         self.workers = settings.workers
         self._slots: asyncio.Semaphore | None = None
         self._processes: WorkerProcesses | None = None
@@ -161,6 +191,11 @@ class BatchRunner:
         assert isinstance(result, vector.VectorResult)
         return result, outcome[2]
 
+    def use_policy(self, path: Path) -> None:
+        """Batches submitted from now on are masked by the policy at `path` (validated
+        by the caller); batches already with a worker finish on the one they had."""
+        self.policy = (self.policy[0] + 1, path)
+
     def admit(self) -> contextlib.AbstractAsyncContextManager[None]:
         """One in-flight batch, from arrival until its answer: a batch waiting on its
         downstream counts too, so an outage cannot pile up batches without bound."""
@@ -187,10 +222,11 @@ class BatchRunner:
         if self._processes is None:
             assert self._thread is not None
             return await asyncio.get_running_loop().run_in_executor(
-                self._thread, _transform, kind, data, part, signature
+                self._thread, _transform, kind, data, part, signature, self.policy
             )
         try:
-            outcome: Outcome = await self._processes.call(kind, data, part, signature)
+            outcome: Outcome = await self._processes.call(kind, data, part, signature,
+                                                          self.policy)
             # The worker's audit events join this process's trail, in the caller's span.
             for event, fields in outcome[2].audit:
                 audit(event, **fields)

@@ -15,7 +15,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from opentelemetry import propagate, trace
-from opentelemetry.metrics import Meter, MeterProvider, NoOpMeterProvider
+from opentelemetry.metrics import (
+    CallbackOptions,
+    Meter,
+    MeterProvider,
+    NoOpMeterProvider,
+    Observation,
+)
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer, TracerProvider
 
 from ..errors import CallError
@@ -98,6 +104,20 @@ class Observer:
             "phimask.residual_phi", unit="{value}",
             description="PHI found in emitted records by the residual monitor")
         self._paths: set[str] = set()
+        self.policy_version = ""
+        meter.create_observable_gauge(
+            "phimask.policy", callbacks=[self._policy_info],
+            description="1, labelled with the version of the policy in use")
+        self._reload_failures = meter.create_counter(
+            "phimask.policy.reload_failures", unit="{reload}",
+            description="policy reloads refused (the running policy stayed)")
+
+    def _policy_info(self, options: CallbackOptions) -> Iterable[Observation]:
+        if self.policy_version:
+            yield Observation(1, {"policy_version": self.policy_version})
+
+    def policy_reload_failed(self) -> None:
+        self._reload_failures.add(1)
 
     @contextlib.contextmanager
     def batch(self, protocol: str, method: str, metadata: Iterable[Any] | None,
