@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from .detect import Detector, Scanner, builtin_detectors
@@ -36,27 +37,46 @@ class ResidualMonitor:
     def sampled(self) -> bool:
         return self.rate >= 1.0 or (self.rate > 0.0 and self._random() < self.rate)
 
-    def check(self, docs: Sequence[Any], produced: set[int]) -> dict[int, Counter[tuple[str, str]]]:
-        """Hits by document index: (detector, path) -> count. `docs` holds the masked
-        documents to check (None where a record is not sampled or was rejected)."""
+    def check(self, docs: Sequence[Any], produced: set[int],
+              named: Callable[[tuple[Any, ...]], bool]) -> MonitorResult:
+        """Scan the masked documents in `docs` (None where a record is not sampled or
+        was rejected). `named(segments)` says whether an explicit rule covers a path:
+        the values it does not are drift, counted by path with their detector hits."""
         texts: list[str] = []
-        where: list[tuple[int, str]] = []
+        where: list[tuple[int, str, bool]] = []
+        result = MonitorResult()
         for index, doc in enumerate(docs):
             if doc is None:
                 continue
-            for path, text in _strings(doc, "", 0):
+            for segments, text in _strings(doc, (), 0):
+                path = _render(segments)
+                unmapped = not named(segments)
+                if unmapped:
+                    result.unmapped[path] += 1
                 if id(text) not in produced:
                     texts.append(text)
-                    where.append((index, path))
-        hits: dict[int, Counter[tuple[str, str]]] = {}
-        for (index, path), matches in zip(where, self.scanner.scan_many(texts), strict=True):
+                    where.append((index, path, unmapped))
+        for (index, path, unmapped), matches in zip(where, self.scanner.scan_many(texts),
+                                                    strict=True):
             for match in matches:
-                hits.setdefault(index, Counter())[(match.detector.name, path)] += 1
-        return hits
+                result.hits.setdefault(index, Counter())[(match.detector.name, path)] += 1
+            if matches and unmapped:
+                result.unmapped_phi[path] += 1
+        return result
 
 
-def _strings(value: Any, path: str, depth: int) -> Iterator[tuple[str, str]]:
-    """(path, string) for every string in a document; list elements as `[*]`."""
+@dataclass
+class MonitorResult:
+    # document index -> (detector, path) -> matches
+    hits: dict[int, Counter[tuple[str, str]]] = field(default_factory=dict)
+    unmapped: Counter[str] = field(default_factory=Counter)  # path -> values no rule names
+    unmapped_phi: Counter[str] = field(default_factory=Counter)  # ... with a detector hit
+
+
+def _strings(value: Any, path: tuple[Any, ...], depth: int
+             ) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """(path segments, string) for every string in a document; a list element's
+    segment is 0, whatever its index (paths are counted, not positions)."""
     if depth > MAX_DEPTH:
         return
     t = type(value)
@@ -65,7 +85,14 @@ def _strings(value: Any, path: str, depth: int) -> Iterator[tuple[str, str]]:
             yield path, value
     elif t is dict:
         for key, item in value.items():
-            yield from _strings(item, f"{path}.{key}" if path else str(key), depth + 1)
+            yield from _strings(item, (*path, key), depth + 1)
     elif t is list:
         for item in value:
-            yield from _strings(item, f"{path}[*]", depth + 1)
+            yield from _strings(item, (*path, 0), depth + 1)
+
+
+def _render(segments: tuple[Any, ...]) -> str:
+    out = ""
+    for seg in segments:
+        out += "[*]" if type(seg) is int else (f".{seg}" if out else str(seg))
+    return out

@@ -86,6 +86,7 @@ class Masker:
         self.monitor = monitor
         # ids of the values operators produced in the records the monitor will check
         self._produced: set[int] | None = None
+        self._named: dict[tuple[Any, ...], bool] = {}
         # Where rejected originals are kept, encrypted (on_error: quarantine).
         self.quarantine = quarantine
         # Signature checks the adapters run before a record is decoded or masked.
@@ -144,6 +145,24 @@ class Masker:
         stats.quarantined += len(kept)
         return kept
 
+    def names(self, segments: tuple[Any, ...]) -> bool:
+        """Whether an explicit policy rule covers the value at `segments` (root first;
+        an int for a list element): what drift is measured against."""
+        key = segments
+        known = self._named.get(key)
+        if known is not None:
+            return known
+        node = self.plan.roots.get(segments[0]) if segments else None
+        nodes: tuple[Node, ...] = (node,) if node is not None else ()
+        for seg in segments[1:]:
+            if _best_rule(nodes) is not None or not nodes:
+                break
+            nodes = _step(nodes, seg)
+        covered = _best_rule(nodes) is not None
+        if len(self._named) < 10_000:  # paths come from input: bound the cache
+            self._named[key] = covered
+        return covered
+
     def take_stats(self) -> BatchStats:
         """The counts since the last call (one batch), and start new ones."""
         stats, self._stats = self._stats, BatchStats(policy_version=self.plan.version)
@@ -196,9 +215,11 @@ class Masker:
     def _check_residual(self, monitor: ResidualMonitor, checked: list[Document | None],
                         results: list[Rejection | None], produced: set[int]) -> None:
         emitted = [doc if results[i] is None else None for i, doc in enumerate(checked)]
-        hits = monitor.check(emitted, produced)
+        checked_out = monitor.check(emitted, produced, self.names)
+        self._stats.unmapped.update(checked_out.unmapped)
+        self._stats.unmapped_phi.update(checked_out.unmapped_phi)
         found: Counter[tuple[str, str]] = Counter()
-        for index, counts in hits.items():
+        for index, counts in checked_out.hits.items():
             found.update(counts)
             if monitor.block:
                 detector, path = next(iter(counts))

@@ -19,6 +19,8 @@ class BatchStats:
     detections: Counter[str] = field(default_factory=Counter)  # detector -> matches
     integrity: Counter[str] = field(default_factory=Counter)  # verified, failed, unsigned
     residual: Counter[tuple[str, str]] = field(default_factory=Counter)  # (detector, path)
+    unmapped: Counter[str] = field(default_factory=Counter)  # path no rule names -> values
+    unmapped_phi: Counter[str] = field(default_factory=Counter)  # ... of them a detector hit
     audit: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     policy_version: str = ""
 
@@ -33,6 +35,8 @@ class BatchStats:
         self.detections.update(other.detections)
         self.integrity.update(other.integrity)
         self.residual.update(other.residual)
+        self.unmapped.update(other.unmapped)
+        self.unmapped_phi.update(other.unmapped_phi)
         self.audit.extend(other.audit)
         self.policy_version = self.policy_version or other.policy_version
         return self

@@ -71,3 +71,14 @@ def test_sampling_rate_is_honoured() -> None:
     unsampled = masker(rate=0.0)
     unsampled.mask_batch(batch())
     assert not unsampled.take_stats().residual
+
+
+def test_drift_counts_values_at_paths_no_rule_names_with_their_detector_hits() -> None:
+    m = masker()
+    m.mask_batch(batch())
+    stats = m.take_stats()
+    # patient.phone and patient.mrn are named; note has a scan rule; the rest is drift
+    assert stats.unmapped == {"payload.patient.ssn": 1}
+    assert stats.unmapped_phi == {"payload.patient.ssn": 1}
+    assert m.names(("payload", "patient", "phone")) and not m.names(("payload", "x"))
+    assert m.names(("payload", "note"))

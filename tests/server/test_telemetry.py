@@ -148,15 +148,22 @@ def test_a_policy_gap_raises_the_residual_metric_and_log_within_one_batch(
     with phimask_server(tmp_path / "s", "--policy", str(policy), "--workers", "1",
                         "--monitor-sample-rate", "1", "--metrics-listen",
                         f"127.0.0.1:{port}") as server, server.channel() as channel:
-        channel.unary_unary("/phimask.v1.BatchTransform/Transform")(
-            request.SerializeToString(), timeout=30)
+        for _ in range(2):
+            channel.unary_unary("/phimask.v1.BatchTransform/Transform")(
+                request.SerializeToString(), timeout=30)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as page:
             metrics = page.read().decode()
     residual = [line for line in metrics.splitlines()
                 if line.startswith("phimask_residual_phi_total{")]
     assert residual, metrics[:2000]
     assert 'detector="ssn"' in residual[0] and 'path="payload.patient.ssn"' in residual[0]
-    assert residual[0].rstrip().endswith(" 1.0")
+    assert residual[0].rstrip().endswith(" 2.0")
+    drift = [line for line in metrics.splitlines()
+             if line.startswith("phimask_unmapped_values_total{")]
+    assert any('path="payload.patient.ssn"' in line and 'phi="likely"' in line
+               for line in drift), drift
+    new_path = [line for line in server.log_lines if "a path no rule names appeared" in line]
+    assert len(new_path) == 1 and "payload.patient.ssn" in new_path[0]  # once, not per batch
     assert 'phimask_records_total{' in metrics
     warnings = [line for line in server.log_lines if "residual PHI" in line]
     assert warnings and '"path": "payload.patient.ssn"' in warnings[0].replace('":"', '": "')

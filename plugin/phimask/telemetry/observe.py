@@ -10,6 +10,7 @@ continues the caller's trace. One span event per rule that masked something
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -25,8 +26,10 @@ from opentelemetry.metrics import (
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer, TracerProvider
 
 from ..errors import CallError
+from ..policy.hints import hint_for
 from ..stats import BatchStats
 
+log = logging.getLogger("phimask.drift")
 SPAN_NAMES = {"native": "phimask.transform", "otlp": "phimask.export",
               "vector": "phimask.push", "reidentify": "phimask.reidentify"}
 MAX_PATH_LABELS = 200  # residual-PHI paths come from input: bound the label set
@@ -104,6 +107,11 @@ class Observer:
             "phimask.residual_phi", unit="{value}",
             description="PHI found in emitted records by the residual monitor")
         self._paths: set[str] = set()
+        self._unmapped = meter.create_counter(
+            "phimask.unmapped_values", unit="{value}",
+            description="sampled values at paths no policy rule names (drift), by path "
+            "and PHI likelihood")
+        self._drift_seen: set[str] = set()
         self.policy_version = ""
         meter.create_observable_gauge(
             "phimask.policy", callbacks=[self._policy_info],
@@ -171,6 +179,18 @@ class Observer:
             self._detections.add(count, {"detector": detector})
         for (detector, path), count in stats.residual.items():
             self._residual.add(count, {"detector": detector, "path": self._path_label(path)})
+        for path, count in stats.unmapped.items():
+            likely = bool(stats.unmapped_phi[path]) or _hinted(path)
+            self._unmapped.add(count, {"path": self._path_label(path),
+                                       "phi": "likely" if likely else "unlikely"})
+            if path not in self._drift_seen and len(self._drift_seen) < 10_000:
+                self._drift_seen.add(path)
+                rate = stats.unmapped_phi[path] / count
+                (log.warning if likely else log.info)(
+                    "a path no rule names appeared in traffic", extra={
+                        "path": path, "phi_likelihood": round(max(rate, 0.9 if _hinted(path)
+                                                                  else 0.0), 3),
+                        "detector_hit_rate": round(rate, 3), "name_hint": _hinted(path)})
 
     def _path_label(self, path: str) -> str:
         if path in self._paths or len(self._paths) < MAX_PATH_LABELS:
@@ -186,3 +206,9 @@ class Observer:
                 value if isinstance(value, str | bool | int | float) else str(value))
         span = self.tracer.start_span(f"phimask.audit.{event}", attributes=attributes)
         span.end()
+
+
+def _hinted(path: str) -> bool:
+    """Whether the path's last key is one of safe-harbor's PHI field names."""
+    parts = path.replace("[*]", "").split(".")  # root first
+    return bool(parts[-1]) and hint_for(parts[-1], len(parts) == 2) is not None
