@@ -21,7 +21,7 @@ from grpc_reflection.v1alpha import reflection
 
 from . import __version__
 from .access import authorizer_for
-from .audit import log_sink, set_sinks
+from .audit import audit, log_sink, set_sinks
 from .config import Settings
 from .forward import Downstream, parse_downstream_url
 from .pipeline import Masker
@@ -74,6 +74,7 @@ class PhimaskServer:
         # The hash-chained audit trail: one writer, this process (workers send theirs).
         self.audit_log = AuditLog.from_settings(settings, self.vault.keys)
         set_sinks(log_sink, self.audit_log.append, self.observer.audit_sink)
+        audit("keys.loaded", keys=self.vault.keys.summary())  # ids and files, no material
         self.runner = BatchRunner(settings)
         self.health = health.aio.HealthServicer()
         options = [

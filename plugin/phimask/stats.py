@@ -21,6 +21,7 @@ class BatchStats:
     residual: Counter[tuple[str, str]] = field(default_factory=Counter)  # (detector, path)
     unmapped: Counter[str] = field(default_factory=Counter)  # path no rule names -> values
     unmapped_phi: Counter[str] = field(default_factory=Counter)  # ... of them a detector hit
+    vault_cache: Counter[str] = field(default_factory=Counter)  # hit, miss
     audit: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     policy_version: str = ""
 
@@ -37,6 +38,7 @@ class BatchStats:
         self.residual.update(other.residual)
         self.unmapped.update(other.unmapped)
         self.unmapped_phi.update(other.unmapped_phi)
+        self.vault_cache.update(other.vault_cache)
         self.audit.extend(other.audit)
         self.policy_version = self.policy_version or other.policy_version
         return self

@@ -57,6 +57,7 @@ _settings: Settings | None = None
 _policy: PolicyRef = (0, None)
 _audit_buffer: AuditBuffer | None = None  # in worker processes only
 _vault: VaultSource | None = None
+_cache_seen = (0, 0)  # the vault cache's (hits, misses) when the last batch ended
 _limits = Limits()
 _routes = {"otlp": "otlp", "vector": "vector"}  # protocol in -> protocol out
 
@@ -110,9 +111,20 @@ def _transform(kind: str, data: bytes, part: tuple[int, int] = (0, 1),
     masker = _maskers[kind]
     outcome = _translate(masker, kind, data, part, signature)
     stats = masker.take_stats()
+    _count_vault_cache(stats)
     if _audit_buffer is not None:
         stats.audit = _audit_buffer.take()
     return (*outcome, stats)
+
+
+def _count_vault_cache(stats: BatchStats) -> None:
+    global _cache_seen
+    vault = _vault.opened if _vault is not None else None
+    if vault is None:
+        return
+    hits, misses = vault.cache_counts()
+    stats.vault_cache.update(hit=hits - _cache_seen[0], miss=misses - _cache_seen[1])
+    _cache_seen = (hits, misses)
 
 
 def _translate(masker: Masker, kind: str, data: bytes, part: tuple[int, int],

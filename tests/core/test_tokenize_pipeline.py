@@ -91,3 +91,14 @@ def test_a_vault_that_is_down_fails_the_batch(vault: Any) -> None:
     docs: list[Document | Rejection] = [doc(name="Ed")]
     with pytest.raises(VaultUnavailable):
         m.mask_batch(docs)
+
+
+def test_the_token_cache_counts_hits_and_misses(tmp_path: Path) -> None:
+    real = open_vault(None, tmp_path, fixed_keyring())
+    try:
+        real.tokenize("name", "Ann")
+        real.tokenize("name", "Ann")
+        real.tokenize("name", "Bo")
+        assert real.cache_counts() == (1, 2)
+    finally:
+        real.close()

@@ -112,6 +112,9 @@ class Observer:
             description="sampled values at paths no policy rule names (drift), by path "
             "and PHI likelihood")
         self._drift_seen: set[str] = set()
+        self._vault_cache = meter.create_counter(
+            "phimask.vault.cache", unit="{lookup}",
+            description="token cache lookups by result (hit rate = hit / all)")
         self.policy_version = ""
         meter.create_observable_gauge(
             "phimask.policy", callbacks=[self._policy_info],
@@ -179,6 +182,9 @@ class Observer:
             self._detections.add(count, {"detector": detector})
         for (detector, path), count in stats.residual.items():
             self._residual.add(count, {"detector": detector, "path": self._path_label(path)})
+        for result, count in stats.vault_cache.items():
+            if count:
+                self._vault_cache.add(count, {"result": result})
         for path, count in stats.unmapped.items():
             likely = bool(stats.unmapped_phi[path]) or _hinted(path)
             self._unmapped.add(count, {"path": self._path_label(path),

@@ -12,12 +12,17 @@ class TokenCache:
         self.size = size
         self._items: OrderedDict[bytes, str] = OrderedDict()
         self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
 
     def get(self, digest: bytes) -> str | None:
         with self._lock:
             token = self._items.get(digest)
             if token is not None:
                 self._items.move_to_end(digest)
+                self.hits += 1
+            else:
+                self.misses += 1
             return token
 
     def put(self, digest: bytes, token: str) -> None:

@@ -116,6 +116,10 @@ class Vault:
                 return 0
         return self._store.quarantine_purge(None if ids is None else list(ids), older_than)
 
+    def cache_counts(self) -> tuple[int, int]:
+        """(hits, misses) of the token cache since the vault opened."""
+        return self._cache.hits, self._cache.misses
+
     def describe(self) -> str:
         """Backend and location, for logs: no password, no values."""
         return self._store.describe()
