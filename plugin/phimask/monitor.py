@@ -3,9 +3,10 @@
 A sample of the masked records (`--monitor-sample-rate`, default 1%) is scanned again
 with every built-in detector, whatever the policy disabled, plus the policy's own.
 Values an operator produced (hashes, tokens, FF1 output that looks like a phone number
-on purpose) are skipped; everything else that leaves - kept fields, unmapped strings,
-scanned text after redaction - is checked. A hit is a policy gap: counted by detector
-and path (`phimask_residual_phi_total`), logged, audited and put on the batch's span;
+on purpose) and values a rule decided to keep are skipped; everything else that
+leaves - unmapped strings, scanned text after redaction - is checked. A hit is a policy
+gap: counted by detector and path (`phimask_residual_phi_total`), logged, audited and
+put on the batch's span;
 with `--monitor-mode block` the record is rejected (`residual_phi`) as well.
 """
 
@@ -48,14 +49,13 @@ class ResidualMonitor:
         for index, doc in enumerate(docs):
             if doc is None:
                 continue
-            for segments, text in _strings(doc, (), 0):
+            for segments, text in _strings(doc, (), 0, produced):
                 path = _render(segments)
                 unmapped = not named(segments)
                 if unmapped:
                     result.unmapped[path] += 1
-                if id(text) not in produced:
-                    texts.append(text)
-                    where.append((index, path, unmapped))
+                texts.append(text)
+                where.append((index, path, unmapped))
         for (index, path, unmapped), matches in zip(where, self.scanner.scan_many(texts),
                                                     strict=True):
             for match in matches:
@@ -73,11 +73,12 @@ class MonitorResult:
     unmapped_phi: Counter[str] = field(default_factory=Counter)  # ... with a detector hit
 
 
-def _strings(value: Any, path: tuple[Any, ...], depth: int
+def _strings(value: Any, path: tuple[Any, ...], depth: int, skip: set[int]
              ) -> Iterator[tuple[tuple[Any, ...], str]]:
-    """(path segments, string) for every string in a document; a list element's
-    segment is 0, whatever its index (paths are counted, not positions)."""
-    if depth > MAX_DEPTH:
+    """(path segments, string) for every string in a document but those in `skip`
+    (by identity: what operators made, what rules kept); a list element's segment is
+    0, whatever its index (paths are counted, not positions)."""
+    if depth > MAX_DEPTH or id(value) in skip:
         return
     t = type(value)
     if t is str:
@@ -85,10 +86,10 @@ def _strings(value: Any, path: tuple[Any, ...], depth: int
             yield path, value
     elif t is dict:
         for key, item in value.items():
-            yield from _strings(item, (*path, key), depth + 1)
+            yield from _strings(item, (*path, key), depth + 1, skip)
     elif t is list:
         for item in value:
-            yield from _strings(item, (*path, 0), depth + 1)
+            yield from _strings(item, (*path, 0), depth + 1, skip)
 
 
 def _render(segments: tuple[Any, ...]) -> str:

@@ -363,6 +363,8 @@ class Masker:
         if depth > MAX_DEPTH:
             raise _Reject("too_deep")
         if rule.kind is Kind.KEEP:
+            if self._produced is not None:  # kept by decision: not the monitor's finding
+                self._produced.add(id(container))
             return
         items = container.items() if type(container) is dict else enumerate(container)
         for key, value in items:
@@ -408,6 +410,8 @@ class Masker:
                     self._queue(value, container, key, jobs)
                 continue
             if rule.kind is Kind.KEEP:
+                if self._produced is not None:
+                    self._produced.add(id(value))
                 continue
             if rule.constant is not None and value is not None and type(value) is not bool:
                 rule.hits += 1
@@ -463,7 +467,9 @@ class Masker:
         if kind is Kind.DROP:
             rule.hits += 1
             return _DROP
-        return value  # keep
+        if self._produced is not None:  # keep: a decision, not a gap
+            self._produced.add(id(value))
+        return value
 
     def _queue(self, value: Any, container: Any, key: Any, jobs: list[ScanJob]) -> None:
         if type(value) is str:

@@ -129,7 +129,8 @@ class PhimaskServer:
         self.vault.close()
         self._stop_metrics()
         self.meter_provider.shutdown()
-        self.tracer_provider.shutdown()  # flushes the spans of the last batches
+        if self.tracer_provider is not None:
+            self.tracer_provider.shutdown()  # flushes the spans of the last batches
 
 
 async def serve(settings: Settings) -> None:

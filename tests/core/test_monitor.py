@@ -82,3 +82,17 @@ def test_drift_counts_values_at_paths_no_rule_names_with_their_detector_hits() -
     assert stats.unmapped_phi == {"payload.patient.ssn": 1}
     assert m.names(("payload", "patient", "phone")) and not m.names(("payload", "x"))
     assert m.names(("payload", "note"))
+
+
+def test_kept_values_are_a_decision_not_a_finding() -> None:
+    policy = ("version: 1\nprofile: none\nunmapped_strings: keep\n"
+              "fields:\n  - {path: audit.when, action: keep}\n  - {path: meta, action: keep}\n")
+    plan = compile_policy(load_yaml(policy, "keep.yaml"), state_dir=Path("/x"),
+                          keys=fixed_keyring())
+    m = Masker(plan, Scanner.build(plan.detectors),
+               monitor=ResidualMonitor(plan.detectors, 1.0, "alert"))
+    docs: list[Document | Rejection] = [{"payload": {
+        "audit": {"when": "2024-03-01"}, "meta": {"contact": "bo@example.org"},
+        "other": "call 617-555-0142"}, "attributes": {}}]
+    m.mask_batch(docs)
+    assert m.take_stats().residual == {("phone", "payload.other"): 1}

@@ -50,6 +50,8 @@ class BatchObservation:
     def record(self, stats: BatchStats) -> None:
         self.stats = stats
         span = self.span
+        if not span.is_recording():  # no exporter, or not sampled: metrics only
+            return
         span.set_attributes({
             "phimask.records.in": stats.records_in,
             "phimask.records.out": stats.records_out,

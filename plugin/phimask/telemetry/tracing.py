@@ -86,13 +86,16 @@ def span_exporters(env: Mapping[str, str]) -> list[SpanExporter]:
     return exporters
 
 
-def setup_tracing(env: Mapping[str, str] | None = None) -> TracerProvider:
-    """A TracerProvider with the exporters the environment asks for (maybe none: spans
-    are then made and dropped, cheaply). The sampler comes from OTEL_TRACES_SAMPLER."""
+def setup_tracing(env: Mapping[str, str] | None = None) -> TracerProvider | None:
+    """A TracerProvider with the exporters the environment asks for; None when there
+    are none (spans would be built only to be dropped: a cost on every batch). The
+    sampler comes from OTEL_TRACES_SAMPLER."""
     env = os.environ if env is None else env
-    provider = TracerProvider(resource=build_resource(env))
     exporters = span_exporters(env)
+    log.info("tracing", extra={"exporters": [type(e).__name__ for e in exporters]})
+    if not exporters:
+        return None
+    provider = TracerProvider(resource=build_resource(env))
     for exporter in exporters:
         provider.add_span_processor(BatchSpanProcessor(exporter))
-    log.info("tracing", extra={"exporters": [type(e).__name__ for e in exporters]})
     return provider
