@@ -4,7 +4,9 @@ hash-token`: the commands around the vault and who may use it."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -14,11 +16,13 @@ from pathlib import Path
 import orjson
 
 from .access import hash_token
-from .audit import audit
+from .audit import audit, log_sink, set_sinks
 from .config import Settings
-from .keyring import KeyLoadError
+from .keyring import KeyLoadError, Keyring
+from .telemetry.audit_log import AuditLog, AuditLogBusy
 from .vault import QuarantineEntry, Vault, open_vault
 
+log = logging.getLogger("phimask.cli")
 EXIT_NOT_FOUND = 3
 BEARER_ENV = "PHIMASK_BEARER_TOKEN"
 
@@ -149,7 +153,8 @@ def run_quarantine(args: argparse.Namespace, settings: Settings) -> int:
         raise KeyLoadError("no vault key: the quarantine is encrypted with it; point "
                            "--keys-dir (or --state-dir) where phimask keeps its keys")
     who = getpass.getuser()
-    with open_vault(settings.vault_url, settings.state_dir, keys) as vault:
+    with local_audit_trail(settings, keys), \
+            open_vault(settings.vault_url, settings.state_dir, keys) as vault:
         if args.quarantine_command == "list":
             entries = vault.quarantine_list(limit=args.limit)
             for e in entries:
@@ -175,6 +180,28 @@ def run_quarantine(args: argparse.Namespace, settings: Settings) -> int:
         audit("quarantine.purge", caller=who, via="local", count=count)
         print(f"purged {count} quarantined record{'s' if count != 1 else ''}")
         return 0
+
+
+@contextlib.contextmanager
+def local_audit_trail(settings: Settings, keys: Keyring) -> Iterator[None]:
+    """This command's audit events join a hash chain: the server's log when phimask is
+    not running, else a chain of their own beside it (`audit.cli.jsonl`), verified by
+    `phimask audit verify` the same way."""
+    if not keys.has("audit"):
+        log.warning("no audit key here: this command's audit events go to its log only")
+        yield
+        return
+    path = settings.audit_log_path
+    try:
+        trail = AuditLog(path, keys)
+    except AuditLogBusy:  # the server holds it
+        trail = AuditLog(path.with_name(f"{path.stem}.cli{path.suffix}"), keys)
+    set_sinks(log_sink, trail.append)
+    try:
+        yield
+    finally:
+        set_sinks(log_sink)
+        trail.close()
 
 
 def _all_entries(vault: Vault) -> Iterator[QuarantineEntry]:

@@ -202,6 +202,14 @@ def test_quarantine_keeps_the_original_encrypted_and_the_cli_reads_it(
     assert b'"audit": "quarantine.show"' in shown.stderr.replace(b'":"', b'": "')
     assert cli("purge", "--all").returncode == 0
     assert rejection.quarantine_id.encode() not in cli("list").stdout
+    # Opening and purging are in the hash-chained trail, after the server's entries.
+    trail = (state / "audit" / "audit.jsonl").read_bytes()
+    assert b'"quarantine.show"' in trail and b'"quarantine.purge"' in trail
+    assert b"Ann Short" not in trail
+    verified = subprocess.run([sys.executable, "-m", "phimask", "audit", "verify",
+                               str(state / "audit"), "--keys-dir", str(keys_dir)],
+                              capture_output=True, text=True, timeout=60, check=False)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 def test_signatures_over_grpc_native_and_otlp(tmp_path: Path, keys_dir: Path) -> None:
