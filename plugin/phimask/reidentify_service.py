@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -25,8 +26,11 @@ SERVICE = pb.DESCRIPTOR.services_by_name["Reidentify"].full_name
 MAX_PURPOSE = 500
 
 
-def reidentify_handler(reidentifier: Reidentifier, authorizer: Authorizer
+def reidentify_handler(reidentifier: Reidentifier, authorizer: Authorizer,
+                       redact: Callable[[str], str] = lambda text: text
                        ) -> grpc.GenericRpcHandler:
+    """`redact` masks identifiers an analyst may have typed into a purpose ("call back
+    617-555-0142") before it reaches the audit trail and spans."""
     method = f"/{SERVICE}/Detokenize"
 
     async def detokenize(data: bytes, context: Context) -> bytes:
@@ -35,7 +39,7 @@ def reidentify_handler(reidentifier: Reidentifier, authorizer: Authorizer
         except DecodeError:
             raise CallError("INVALID_ARGUMENT", "request is not a valid DetokenizeRequest") \
                 from None
-        purpose = request.purpose.strip()
+        purpose = redact(request.purpose.strip())
         if not purpose:
             raise CallError("INVALID_ARGUMENT", "purpose: required (why the originals are "
                             "needed: a ticket or case number); it is audited")

@@ -89,7 +89,7 @@ class PhimaskServer:
                          settings.forward_timeout, self.authorizer, self.observer),
             vector_handler(self.runner, self.downstreams.get(settings.vector_forward_to),
                            settings.forward_timeout, self.authorizer, self.observer),
-            reidentify_handler(self.reidentifier, self.authorizer),
+            reidentify_handler(self.reidentifier, self.authorizer, self._redact_text),
         ))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
@@ -103,6 +103,11 @@ class PhimaskServer:
             self.port = self.server.add_secure_port(settings.listen, self.tls.credentials())
         if self.port == 0:
             raise OSError(f"cannot listen on {settings.listen}")
+
+    def _redact_text(self, text: str) -> str:
+        scanner = self.masker.scanner
+        labels = {d.name: f"[REDACTED:{d.label}]" for d in self.masker.plan.detectors}
+        return scanner.redact_many([text], lambda m: labels[m.detector.name])[0]
 
     def use_policy(self, masker: Masker, snapshot: Path) -> None:
         """A reloaded policy, validated: new batches and re-identification use it."""
