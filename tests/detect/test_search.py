@@ -72,6 +72,8 @@ def reference(detectors: list[Detector], text: str) -> list[tuple[int, int, str]
                         continue
                     if d.validator is not None and not d.validator(text[start:e]):
                         continue
+                    if d.context is not None and not d.context(text, start, e):
+                        continue
                     accepted = e
                     break
             if accepted > start:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Literal
 
+from phimask.detect import context as ctx
 from phimask.detect import validators as v
 from phimask.detect.safety import PatternError, UnsafePatternError, check_pattern_safe
 
@@ -35,6 +36,9 @@ class Detector:
     # What Hyperscan looks for instead of `pattern`, to report fewer events; every match
     # of `pattern` must contain a match of it (e.g. a prefix of it).
     prefilter: str | None = None
+    # A check of the text around a match, `context(text, start, end)`, run after the
+    # validator (cue words such as "tel" or "order #"); pure, like the validator.
+    context: Callable[[str, int, int], bool] | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -49,7 +53,10 @@ _SSN = r"\d{3}-\d{2}-\d{4}|\d{3} \d{2} \d{4}|\d{9}"
 
 _PHONE = (
     r"(?:(?:(?:\+|00)?1[-. ]?)?(?:\(\d{3}\) ?|\d{3}[-. ]?)\d{3}[-. ]?\d{4}"  # NANP; +1, 1, 001
-    r"|\+[1-9](?:[-. ]?\d){7,14})"  # +<country code> ..., 8-15 digits
+    r"|\+[1-9]\d{0,2} ?\(0\) ?\d(?:[-. ]?\d){5,13}"  # +44 (0)20 ..., +49(0)30 ...
+    r"|\+[1-9](?:[-. ]?\d){7,14}"  # +<country code> ..., 8-15 digits
+    r"|\(0\d{1,4}\)[-. ]?\d{2,4}(?:[-. ]?\d{2,4}){1,3}"  # national: (020) 7946 0958
+    r"|0\d{1,4}[-. ]?\d{2,8}(?:[-. ]\d{2,4}){0,3})"  # national: 030 12345678, 06 12 34 56 78
     r"(?: ?(?:x|ext\.?) ?\d{1,5})?"  # extension
 )
 
@@ -80,10 +87,16 @@ _MONTH = (
 _DATE = (
     r"\d{4}-\d{2}-\d{2}"  # ISO date, optionally with a time
     r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+    r"|\d{4}/\d{1,2}/\d{1,2}"  # 1961/04/12
+    r"|\d{8}"  # HL7 19610412: only after a date cue (context.date_context)
     r"|\d{1,2}/\d{1,2}/(?:\d{4}|\d{2})"  # 4/12/1961, 4/12/61
     r"|\d{1,2}-\d{1,2}-\d{4}"  # 04-12-1961 (two-digit years only with "/")
-    rf"|\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTH}\.?,? \d{{4}}"  # 12 April 1961
-    rf"|{_MONTH}\.? {{1,2}}\d{{1,2}}(?:st|nd|rd|th)?,? {{1,2}}\d{{4}}"  # April 12, 1961
+    r"|\d{1,2}\.\d{1,2}\.\d{4}"  # 12.04.1961
+    rf"|\d{{1,2}}-{_MONTH}\.?-(?:\d{{4}}|\d{{2}})"  # 12-Apr-1961, 12-APR-61
+    # 12 April 1961; 12th of April (no year: only with an ordinal, see date_valid)
+    rf"|\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTH}(?:\.?,? \d{{4}})?"
+    # April 1961; April 12, 1961; April 12th (no year: only with an ordinal)
+    rf"|{_MONTH}\.? {{1,2}}(?:\d{{4}}|\d{{1,2}}(?:st|nd|rd|th)?(?:,? {{1,2}}\d{{4}})?)"
 )
 
 _CARD = (
@@ -95,7 +108,10 @@ _CARD = (
 _VIN = r"[A-HJ-NPR-Z0-9]{17}"
 
 _NUMBER_TAG = r"(?: ?(?:ID|No\.?|Number|#))?[-:# ]{0,3}"
-DEFAULT_MRN = r"(?:MRN|MR#|Medical Record(?: Number| No\.?)?)[-:# ]{0,4}\d{6,10}"
+DEFAULT_MRN = (
+    r"(?:MRN|MR ?#|Med(?:ical|\.)? ?Rec(?:ord|\.)?(?: ?(?:Number|No\.?|#))?)"
+    r"[\"']?[-:#= \"']{0,5}(?:[A-Z]{1,3}-?)?\d{6,10}"  # MRN: 1234567, "mrn": "A1234567"
+)
 DEFAULT_HEALTH_PLAN = (
     rf"(?:HPN|MBR|MEM|Member|Subscriber|Policy|Health ?Plan){_NUMBER_TAG}[A-Z]{{0,3}}\d{{6,12}}"
     rf"|Plan ?(?:ID|No\.?|Number|#)[-:# ]{{0,3}}[A-Z]{{0,3}}\d{{6,12}}"
@@ -104,14 +120,14 @@ DEFAULT_ACCOUNT = rf"(?:Account|Acct){_NUMBER_TAG}\d{{6,17}}"
 
 # Order is the tie-break when two detectors match the same span.
 _BUILTINS: tuple[Detector, ...] = (
-    Detector("ssn", "SSN", _SSN, v.ssn_valid, "alnum"),
+    Detector("ssn", "SSN", _SSN, v.ssn_valid, "alnum", context=ctx.ssn_context),
     Detector("credit_card", "CREDIT_CARD", _CARD, v.card_valid, "alnum"),
-    Detector("phone", "PHONE", _PHONE, v.phone_valid, "alnum", case_insensitive=True),
+    Detector("phone", "PHONE", _PHONE, None, "alnum", True, context=ctx.phone_context),
     Detector("email", "EMAIL", _EMAIL, prefilter=_EMAIL_PREFILTER),
     Detector("url", "URL", _URL, case_insensitive=True, prefilter=_URL_PREFILTER),
-    Detector("ipv4", "IPV4", _IPV4, v.ipv4_valid, "dotted"),
+    Detector("ipv4", "IPV4", _IPV4, v.ipv4_valid, "dotted", context=ctx.ipv4_context),
     Detector("ipv6", "IP", _IPV6, v.ipv6_valid, "word"),
-    Detector("date", "DATE", _DATE, v.date_valid, "alnum", case_insensitive=True),
+    Detector("date", "DATE", _DATE, v.date_valid, "alnum", True, context=ctx.date_context),
     Detector("mrn", "MRN", DEFAULT_MRN, None, "alnum", case_insensitive=True),
     Detector("health_plan", "HEALTH_PLAN", DEFAULT_HEALTH_PLAN, None, "alnum", True),
     Detector("account", "ACCOUNT", DEFAULT_ACCOUNT, None, "alnum", case_insensitive=True),

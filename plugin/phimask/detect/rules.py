@@ -67,6 +67,7 @@ _GLOBAL_FLAGS = re.compile(r"(?:\(\?[aiLmsux]+\))*")
 
 class Rule:
     __slots__ = (
+        "context",
         "detector",
         "exact",
         "fullmatch",
@@ -92,6 +93,7 @@ class Rule:
         self.search = rx.search
         self.fullmatch = rx.fullmatch
         self.validator = detector.validator
+        self.context = detector.context
         self.min_width, self.width = widths(detector.pattern)
         # A text without any of these characters cannot match (None: unknown).
         self.required = required_chars(detector.pattern, case_insensitive=detector.case_insensitive)
@@ -112,17 +114,22 @@ class Rule:
                 if fixed:
                     self.right = None
         # Whether a failed match can be retried with a shorter end at all.
-        self.retry = not fixed and (self.right is not None or self.validator is not None)
+        self.retry = not fixed and (
+            self.right is not None or self.validator is not None or self.context is not None
+        )
 
     def find(self, text: str, out: list[Candidate]) -> None:
         """Append a Candidate for each accepted match."""
         search, left, right, validator = self.search, self.left, self.right, self.validator
+        context = self.context
         pos = 0
         while (m := search(text, pos)) is not None:
             start, end = m.span()
             if left is None or not left(text, start):
-                if (right is None or not right(text, end)) and (
-                    validator is None or validator(text[start:end])
+                if (
+                    (right is None or not right(text, end))
+                    and (validator is None or validator(text[start:end]))
+                    and (context is None or context(text, start, end))
                 ):
                     out.append((start, start - end, self.index, end))
                     pos = end
@@ -139,6 +146,7 @@ class Rule:
         """`find`, each search starting where the hints allow (see the module docstring):
         `hints` sorted by end."""
         search, left, right, validator = self.search, self.left, self.right, self.validator
+        context = self.context
         width, exact, last = self.width, self.exact, len(hints) - 1
         if last < 0:
             return
@@ -162,8 +170,10 @@ class Rule:
                 return
             start, end = m.span()
             if left is None or not left(text, start):
-                if (right is None or not right(text, end)) and (
-                    validator is None or validator(text[start:end])
+                if (
+                    (right is None or not right(text, end))
+                    and (validator is None or validator(text[start:end]))
+                    and (context is None or context(text, start, end))
                 ):
                     out.append((start, start - end, self.index, end))
                     pos = end
@@ -179,12 +189,14 @@ class Rule:
     def _shorter(self, text: str, start: int, end: int) -> int:
         """The longest acceptable end before `end`, or -1."""
         right, validator, fullmatch = self.right, self.validator, self.fullmatch
+        context = self.context
         lowest = max(start + self.min_width, end - MAX_RETRY)
         for shorter in range(end - 1, lowest - 1, -1):
             if (
                 (right is None or not right(text, shorter))
                 and fullmatch(text, start, shorter) is not None
                 and (validator is None or validator(text[start:shorter]))
+                and (context is None or context(text, start, shorter))
             ):
                 return shorter
         return -1

@@ -75,8 +75,9 @@ _EXTENSION = re.compile(r" ?(?:x|ext\.?) ?\d+$", re.ASCII | re.IGNORECASE)
 
 def phone_valid(text: str) -> bool:
     """NANP (area code and exchange start with 2-9, optionally after 1, +1 or 001), or,
-    after a `+` and a country code other than 1, 8 to 15 digits (E.164)."""
-    d = digits_of(_EXTENSION.sub("", text))
+    after a `+` and a country code other than 1, 8 to 15 digits (E.164; a "(0)" trunk
+    prefix written after the country code, as in +44 (0)20 ..., is not counted)."""
+    d = digits_of(_EXTENSION.sub("", text).replace("(0)", ""))
     if text.startswith("00"):
         d = d[2:]
     elif text.startswith("+") and d[:1] != "1":
@@ -84,6 +85,17 @@ def phone_valid(text: str) -> bool:
     if len(d) == 11 and d[0] == "1":
         d = d[1:]
     return _nanp_ok(d)
+
+
+def national_phone_valid(text: str) -> bool:
+    """A number without a country code as other countries write it: a leading trunk 0,
+    9 to 12 digits, and not four dotted groups of at most three digits (an address)."""
+    body = _EXTENSION.sub("", text)
+    d = digits_of(body)
+    if not 9 <= len(d) <= 12 or d[0] != "0":
+        return False
+    parts = body.split(".")
+    return not (len(parts) == 4 and all(len(p) <= 3 for p in parts))
 
 
 def ipv4_valid(text: str) -> bool:
@@ -133,7 +145,12 @@ _ISO = re.compile(
     r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d{1,9})?)?(?:[Zz]|[+-]\d{2}:?\d{2})?)?",
     re.ASCII,
 )
-_NUMERIC = re.compile(r"(\d{1,2})[/-](\d{1,2})[/-](\d{2}|\d{4})", re.ASCII)
+_NUMERIC = re.compile(r"(\d{1,2})([/.-])(\d{1,2})\2(\d{2}|\d{4})", re.ASCII)
+_YMD = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})|(\d{4})(\d{2})(\d{2})", re.ASCII)
+_DAY_MON_YEAR = re.compile(r"(\d{1,2})-([A-Za-z]{3,9})\.?-(\d{2}|\d{4})", re.ASCII)
+_MONTH_YEAR = re.compile(r"([A-Za-z]+)\.? +(\d{4})", re.ASCII)
+_NAME_DAY = re.compile(r"([A-Za-z]+)\.? +(\d{1,2})(?:st|nd|rd|th)", re.ASCII | re.I)
+_DAY_NAME = re.compile(r"(\d{1,2})(?:st|nd|rd|th) +(?:of +)?([A-Za-z]+)\.?", re.ASCII | re.I)
 _NAME_FIRST = re.compile(r"([A-Za-z]+)\.? +(\d{1,2})", re.ASCII)
 _DAY_FIRST = re.compile(r"(\d{1,2})(?:st|nd|rd|th)? +(?:of +)?([A-Za-z]+)", re.ASCII | re.I)
 _YEAR = re.compile(r"(\d{4})$", re.ASCII)
@@ -165,8 +182,22 @@ def date_valid(text: str) -> bool:
             return True
         return int(m[4]) <= 23 and int(m[5]) <= 59 and (m[6] is None or int(m[6]) <= 60)
     if m := _NUMERIC.fullmatch(text):
-        a, b, y = int(m[1]), int(m[2]), int(m[3])
-        return _year_ok(m[3]) and (_ymd_ok(y, a, b) or _ymd_ok(y, b, a))
+        a, b, y = int(m[1]), int(m[3]), int(m[4])
+        return _year_ok(m[4]) and (_ymd_ok(y, a, b) or _ymd_ok(y, b, a))
+    if m := _YMD.fullmatch(text):
+        y_text, mo_text, d_text = (m[1], m[2], m[3]) if m[1] else (m[4], m[5], m[6])
+        return _year_ok(y_text) and _ymd_ok(int(y_text), int(mo_text), int(d_text))
+    if m := _DAY_MON_YEAR.fullmatch(text):
+        month = _MONTHS.get(m[2].lower())
+        return month is not None and _year_ok(m[3]) and _ymd_ok(int(m[3]), month, int(m[1]))
+    if m := _MONTH_YEAR.fullmatch(text):
+        return m[1].lower() in _MONTHS and _year_ok(m[2])
+    if m := _NAME_DAY.fullmatch(text):  # no year: any day the month can have
+        month = _MONTHS.get(m[1].lower())
+        return month is not None and _ymd_ok(2000, month, int(m[2]))
+    if m := _DAY_NAME.fullmatch(text):
+        month = _MONTHS.get(m[2].lower())
+        return month is not None and _ymd_ok(2000, month, int(m[1]))
     year = _YEAR.search(text)
     if year is None or not _year_ok(year[1]):
         return False
