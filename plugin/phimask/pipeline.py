@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from .audit import audit
 from .detect import Match, Scanner
+from .errors import CallError
 from .operators import BatchOperator, OperatorError
 from .policy import Kind, Node, Plan, Rule
 from .policy.hints import hint_for
@@ -329,6 +330,8 @@ class Masker:
                 child_hint = self._hint(key, depth == 1) or hint
             t = type(value)
             if t is dict or t is list:
+                if child_hint is not None and child_hint.scalar_only:
+                    child_hint = hint
                 if rule is not None and rule.kind is Kind.DROP:
                     drops.append(key)
                 elif children:
@@ -399,11 +402,13 @@ class Masker:
                     if scan and value and value not in clean:
                         jobs.append((container, key, value))
                     continue
-            elif t is dict:
-                self._free_dict(value, rule, depth + 1, jobs)
-                continue
-            elif t is list:
-                self._free_list(value, rule, depth + 1, jobs)
+            elif t is dict or t is list:
+                if rule is not None and rule.scalar_only:
+                    rule = hint
+                if t is dict:
+                    self._free_dict(value, rule, depth + 1, jobs)
+                else:
+                    self._free_list(value, rule, depth + 1, jobs)
                 continue
             elif rule is None:
                 if scan:
@@ -460,6 +465,14 @@ class Masker:
                     return out
                 return op.apply(value)
             except OperatorError:
+                raise _Reject("operator_error", rule.rule_id) from None
+            except CallError:
+                raise  # the vault is down: the whole batch, not this record
+            except UnicodeError:  # text that is not UTF-8 (Vector keeps raw bytes)
+                raise _Reject("invalid_utf8", rule.rule_id) from None
+            except Exception:
+                # A value no operator was written for (bytes where an age was expected)
+                # rejects its record, never the batch: fail closed, but only here.
                 raise _Reject("operator_error", rule.rule_id) from None
         if kind is Kind.SCAN:
             self._queue(value, container, key, jobs)

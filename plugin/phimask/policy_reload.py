@@ -57,7 +57,12 @@ class PolicyReloader:
             seen = self._fingerprint()
             if seen is not None and seen != self._seen:
                 self._seen = seen
-                await self.reload("file changed")
+                try:
+                    await self.reload("file changed")
+                except Exception as exc:  # the watch must outlive any one bad file
+                    log.error("policy reload failed unexpectedly; still watching",
+                              extra={"policy": str(self.path),
+                                     "error_type": type(exc).__name__})
 
     async def reload(self, why: str) -> bool:
         """True when a new policy now masks new batches."""

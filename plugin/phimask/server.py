@@ -79,7 +79,9 @@ class PhimaskServer:
         self.health = health.aio.HealthServicer()
         options = [
             ("grpc.max_receive_message_length", settings.max_message_bytes),
-            ("grpc.max_send_message_length", settings.max_message_bytes),
+            # A reply is bigger than its request (masks are longer than what they
+            # replace): cap what comes in, not what we answer.
+            ("grpc.max_send_message_length", -1),
             ("grpc.so_reuseport", 0),
         ]
         self.server = grpc.aio.server(options=options)

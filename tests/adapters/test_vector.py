@@ -384,7 +384,7 @@ def test_non_utf8_bytes_an_operator_cannot_take_reject_only_their_event(masker: 
     events = [log_event({"patient": {"mrn": b"MRN-001\xff"}}),
               log_event({"patient": {"ssn": SSN}})]
     result = transform_push(masker, request(*events), LIMITS)
-    assert result.rejections == [(0, Rejection("invalid_utf8"))]
+    assert result.rejections == [(0, Rejection("invalid_utf8", "patient.mrn"))]
     assert [fields_of(e) for e in forwarded(result)] == [{"patient": {"ssn": "[REDACTED:SSN]"}}]
 
 

@@ -8,8 +8,10 @@ One module-scoped server (`--workers 1`, 1 MiB messages, 1000 records a request)
 OTLP and a Vector sink as its downstreams; cases that need bigger inputs than the server
 takes run in-process on the adapters.
 
-Tests marked `xfail(strict=True, reason="BUG: ...")` pin bugs found here: they fail today
-and must start passing (then lose the mark) once the plugin is fixed.
+The six bugs this matrix found (replies capped at the request limit, an OTLP bytes value
+under an age rule failing its batch, a quadratic scanner path, policy files that escaped
+PolicyError, alias bombs, keep hints inherited by nested free text) are fixed; their
+tests stay as regressions.
 """
 
 from __future__ import annotations
@@ -437,15 +439,8 @@ def _filled(proto: Proto) -> Callable[[int], bytes]:
     return lambda k: proto.build({"msg": "x" * k})
 
 
-AT_LIMIT_BUG = (
-    "BUG: a request of at most --max-message-bytes is accepted, but the reply is capped at "
-    "the same size (server.py grpc.max_send_message_length), and a native reply is always "
-    "larger than its request (policy_version, masked values): RESOURCE_EXHAUSTED 'Sent "
-    "message larger than max' instead of OK")
-
-
 @pytest.mark.parametrize(("proto", "size", "code"), [
-    pytest.param(NATIVE, LIMIT, S.OK, marks=pytest.mark.xfail(strict=True, reason=AT_LIMIT_BUG)),
+    pytest.param(NATIVE, LIMIT, S.OK),
     (NATIVE, LIMIT - 1024, S.OK),
     (NATIVE, LIMIT + 1, S.RESOURCE_EXHAUSTED),
     (OTLP, LIMIT, S.OK),
@@ -460,17 +455,6 @@ def test_message_size_limit(env: Env, proto: Proto, size: int, code: grpc.Status
     assert_status(send(env, proto, data, 1), code)
 
 
-GROWTH_BUG = (
-    "BUG: a request within --max-message-bytes whose masked form is larger (every "
-    "'a@b.co' becomes '[REDACTED:EMAIL]') cannot be sent on: the forward channel "
-    "(forward/downstream.py) has max_send_message_length = --max-message-bytes, its local "
-    "RESOURCE_EXHAUSTED is in RETRY, so phimask retries until the caller's deadline and "
-    "answers UNAVAILABLE - the shipper retries the same batch forever (Vector stalls). "
-    "Native: RESOURCE_EXHAUSTED 'Sent message larger than max' for a request within the "
-    "limit. Expected OK (limits that leave room for masking) or a final status at once")
-
-
-@pytest.mark.xfail(strict=True, reason=GROWTH_BUG)
 @pytest.mark.parametrize("proto", PROTOS, ids=str)
 def test_masked_batch_larger_than_the_limit(env: Env, proto: Proto) -> None:
     data = proto.build({"msg": "a@b.co " * (LIMIT * 6 // 10 // 7)})
@@ -661,15 +645,6 @@ def test_stream_answers_then_refuses_a_bad_request(env: Env) -> None:
     assert_no_phi(replies[0])
 
 
-OTLP_BYTES_BUG = (
-    "BUG: an OTLP bytes_value under a key generalize covers with kind age/auto (the "
-    "safe-harbor `age` hint, or an explicit generalize rule) raises TypeError in "
-    "operators/generalize.py _age (bytes < int) out of Masker.mask_batch; otlp."
-    "transform_export does not catch it, so the whole batch fails INTERNAL. Expected: that "
-    "record rejected (operator_error, rule hint:age), the rest forwarded, OK")
-
-
-@pytest.mark.xfail(strict=True, reason=OTLP_BYTES_BUG)
 def test_otlp_bytes_under_age_hint_on_the_server(env: Env) -> None:
     sent = send(env, OTLP, otlp_request({"age": b"42"}, {"note": NOTE}), 2)
     assert_status(sent, S.OK)
@@ -713,7 +688,6 @@ def test_five_megabyte_field_in_process(maskers: Maskers) -> None:
         assert_no_phi(out)
 
 
-@pytest.mark.xfail(strict=True, reason=OTLP_BYTES_BUG)
 def test_otlp_bytes_under_age_hint_in_process(maskers: Maskers) -> None:
     result = transform_export(maskers.otlp, otlp_request({"age": b"42"}, {"note": NOTE}),
                               Limits(MAX_RECORDS))
@@ -721,13 +695,6 @@ def test_otlp_bytes_under_age_hint_in_process(maskers: Maskers) -> None:
     assert [r.reason for _, r in result.rejections] == ["operator_error"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: the hyperscan engine is quadratic in the matches of one text: detect/rules.py "
-    "Rule.find_hinted recomputes min(islice(hints, k, None)) over all remaining hints for "
-    "every match of an exact-width detector (ssn, phone, date, ipv4, mrn, credit_card, ...). "
-    "12k SSNs in one 200 KB string take ~2 s (re engine: ~0.05 s); a 640 KB field with 40k "
-    "takes ~22 s, so a 1 MiB request ties up a worker past any deadline (DEADLINE_EXCEEDED, "
-    "then UNAVAILABLE at the in-flight limit). Expected: linear, like the re engine"))
 def test_scanner_many_matches_in_one_text_is_linear(maskers: Maskers) -> None:
     if "hyperscan" not in available_engines():
         pytest.skip("no hyperscan on this machine")
@@ -745,12 +712,6 @@ def test_scanner_many_matches_in_one_text_is_linear(maskers: Maskers) -> None:
     assert hs_seconds < max(0.5, 5 * re_seconds), (hs_seconds, re_seconds)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (or an undocumented decision): the safe-harbor keep hints for a log's own time and "
-    "trace ids (policy/hints.py _log_field: top-level ts, timestamp, time, trace_id, "
-    "span_id) are inherited by everything beneath such a key, so {'time': {'note': "
-    "'SSN 123-45-6789'}} and {'ts': ['ann.lee@example.org']} leave unmasked. Expected: the "
-    "keep applies to the top-level scalar only; nested free text is scanned"))
 def test_top_level_keep_hint_does_not_keep_nested_free_text(maskers: Maskers) -> None:
     docs: list[Any] = [{"payload": {"time": {"note": NOTE}}, "attributes": {}},
                        {"payload": {"ts": [NOTE]}, "attributes": {}}]
@@ -761,14 +722,6 @@ def test_top_level_keep_hint_does_not_keep_nested_free_text(maskers: Maskers) ->
 # --- policy files: hot reload must survive a bad one --------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a policy file the YAML constructor refuses (here an impossible date, "
-    "`description: 2024-13-01`; also `!!int abc`, an unhashable key, an unknown tag) raises "
-    "ValueError/ConstructorError out of policy/loader.py load_yaml (get_single_data is outside "
-    "its try), which policy_reload.PolicyReloader._reload does not catch: the watch task dies "
-    "silently - no 'policy reload failed' log, no audit, no failure metric - and no later "
-    "valid policy is ever loaded until restart. Expected: refused like any bad policy, "
-    "and the next valid file reloads"))
 def test_hot_reload_survives_a_policy_yaml_cannot_construct(tmp_path: Path) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text("version: 1\nfields: []\n")

@@ -14,9 +14,7 @@ Properties:
   seeded into the fields a rule, hint or the scanner covers never comes out.
 
 CI runs a short profile (< 30 s for the file); `HYPOTHESIS_PROFILE=long` runs many more
-examples (docs/FUZZING.md). Known bugs, each pinned by an `xfail(strict=True)` test, are
-tolerated by `known_bug` so the fuzzers keep exploring past them; remove an entry when its
-bug is fixed.
+examples (docs/FUZZING.md).
 """
 
 from __future__ import annotations
@@ -25,7 +23,6 @@ import math
 import os
 import signal
 import threading
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,7 +33,7 @@ from typing import Any
 import orjson
 import pytest
 import yaml
-from hypothesis import HealthCheck, event, given, note, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -101,35 +98,6 @@ def time_limit(seconds: float = EXAMPLE_SECONDS) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-
-
-def known_bug(exc: BaseException) -> str | None:
-    """The label of a known bug `exc` is an instance of (each pinned by an xfail test), or
-    None. Remove a branch once its bug is fixed."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = {(Path(f.filename).name, f.name) for f in frames}
-    # test_bad_input.py::test_otlp_bytes_under_age_hint_*
-    if isinstance(exc, TypeError) and ("generalize.py", "_age") in where:
-        return "otlp bytes_value under generalize(age)"
-    # test_policy_loader_raises_only_policy_error[...]: the YAML constructor's own errors,
-    # and recursion on deep nesting
-    in_yaml = any(f"{os.sep}yaml{os.sep}" in f.filename for f in frames)
-    if ("loader.py", "load_yaml") in where and not isinstance(exc, PolicyError) and (
-            in_yaml or isinstance(exc, RecursionError)):
-        return f"load_yaml lets {type(exc).__name__} out"
-    if isinstance(exc, TypeError) and ("compile.py", "policy_version") in where:
-        return "policy_version cannot hash the policy"  # test_policy_loader_raises_only_...
-    return None
-
-
-def tolerate(exc: BaseException) -> None:
-    """Re-raise `exc` unless it is a known bug (then count it, see `--hypothesis-show-
-    statistics`)."""
-    label = known_bug(exc)
-    if label is None:
-        raise exc
-    event(f"known bug: {label}")
-    note(f"known bug: {label}")
 
 
 # --- maskers (default safe-harbor policy) ----------------------------------------------------
@@ -399,8 +367,6 @@ def check_otlp(data: bytes, count: int | None) -> None:
         assert exc.status in ("INVALID_ARGUMENT", "RESOURCE_EXHAUSTED")
         assert count is None, "a request we built is valid"
         return
-    except Exception as exc:
-        tolerate(exc)
         return
     if count is None:
         request = ExportLogsServiceRequest.FromString(data)
@@ -681,8 +647,6 @@ def check_compiled(text: str) -> None:
     except PolicyError as exc:
         assert str(exc).startswith("fuzz.yaml")
         return
-    except (Exception, RecursionError) as exc:
-        tolerate(exc)
         return
     try:
         scanner = Scanner.build(plan.detectors, engine="re")
@@ -725,17 +689,8 @@ def test_policy_loader_structured(doc: dict[str, Any]) -> None:
         check_compiled(text)
 
 
-POLICY_BUG = (
-    "BUG: policy/loader.py load_yaml (and compile.policy_version) let errors other than "
-    "PolicyError out: yaml.SafeLoader(text).get_single_data() is outside the try that turns "
-    "YAML errors into PolicyError, compose/_index recurse without a bound, and "
-    "policy_version's orjson.dumps refuses bytes (!!binary), lone surrogates and ints past "
-    "64 bits. At start-up that is a traceback instead of 'file line N: key: problem'; on hot "
-    "reload it kills the watch task (test_bad_input.py::test_hot_reload_survives_...). "
-    "Expected: PolicyError naming the file (and line)")
 
 
-@pytest.mark.xfail(strict=True, reason=POLICY_BUG)
 @pytest.mark.parametrize("text", [
     "? [a, b]\n: c\nversion: 1\n",  # unhashable key: ConstructorError
     "version: 1\ndescription: !!python/object:os.system x\n",  # unknown tag: ConstructorError
@@ -754,11 +709,6 @@ def test_policy_loader_raises_only_policy_error(text: str) -> None:
         compile_policy(load_yaml(text, "p.yaml"), state_dir=_state_dir(), keys=fixed_keyring())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: policy/loader.py _index walks YAML aliases without remembering nodes it has "
-    "indexed, so a 'billion laughs' policy of ~300 bytes (7 levels of 10 aliases) takes "
-    "exponential time and memory (6 levels: 13 s, 7: minutes) - on start, `phimask check` "
-    "and every hot reload. Expected: PolicyError (or a result) at once"))
 def test_policy_loader_alias_bomb_is_refused_quickly() -> None:
     text = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 10) + "]\n"

@@ -81,7 +81,9 @@ class Downstream:
         self.target = target
         self.attempt_timeout = attempt_timeout
         options = [
-            ("grpc.max_send_message_length", max_message_bytes),
+            # The masked batch may outgrow the request it came in (masks are longer):
+            # the downstream's own limit decides, not ours.
+            ("grpc.max_send_message_length", -1),
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.keepalive_timeout_ms", 10_000),

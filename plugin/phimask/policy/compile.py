@@ -51,6 +51,9 @@ class Rule:
     constant: str | None = None
     # Masked for the whole batch at once (tokenize); decided here, not per value.
     batched: bool = False
+    # A keep hint for a log's own fields (ts, trace_id) keeps a value, not what is
+    # nested beneath the key: {"time": {"note": "SSN ..."}} is still scanned.
+    scalar_only: bool = False
     # Values this rule masked since the masker last took its stats (a plain int on the
     # rule: a Counter lookup per value cost 10% of throughput).
     hits: int = 0
@@ -170,8 +173,13 @@ def compile_policy(
         rules.append(rule)
 
     hints = _hints(state_dir, extra) if profile == "safe-harbor" else None
+    try:
+        version = policy_version(data)
+    except TypeError:  # orjson: binary, lone surrogates, ints beyond 64 bits
+        raise doc.error("", "holds a value that is not plain text or a number "
+                        "(binary, an invalid escape, or an integer beyond 64 bits)") from None
     return Plan(
-        version=policy_version(data),
+        version=version,
         source=doc.source,
         roots=trie,
         hints=hints,
@@ -340,7 +348,7 @@ def _hints(state_dir: Path, extra: Mapping[str, Any]) -> dict[str, Rule]:
 
 def _hint_rule(hint: Hint, order: int, state_dir: Path, extra: Mapping[str, Any]) -> Rule:
     if hint.action == "keep":
-        return Rule(hint.rule_id, "keep", Kind.KEEP, None, order, 0)
+        return Rule(hint.rule_id, "keep", Kind.KEEP, None, order, 0, scalar_only=True)
     options = dict(hint.options)
     if hint.action == "redact":
         options["type"] = hint.label

@@ -45,21 +45,38 @@ class Located:
 
 
 def load_yaml(text: str, source: str) -> Located:
+    """Every problem becomes a PolicyError: a policy file is input, and a reload must
+    be able to refuse any of them."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is None:
+            raise PolicyError(source, None, "", "the policy is empty")
+        lines: dict[str, int] = {}
+        _index(node, "", lines, source, set())
+        data = yaml.SafeLoader(text).get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or "not valid YAML"
         raise PolicyError(source, mark.line + 1 if mark else None, "", problem) from None
-    if node is None:
-        raise PolicyError(source, None, "", "the policy is empty")
-    lines: dict[str, int] = {}
-    _index(node, "", lines, source)
-    data = yaml.SafeLoader(text).get_single_data()
+    except PolicyError:
+        raise  # (a ValueError too) from _index: it names line and key already
+    except RecursionError:
+        raise PolicyError(source, None, "", "nested too deep") from None
+    except (ValueError, TypeError) as exc:  # a value YAML's types refuse (2024-13-01)
+        raise PolicyError(source, None, "", f"a value cannot be read: "
+                          f"{type(exc).__name__}") from None
     return Located(source, data, lines)
 
 
-def _index(node: yaml.Node, where: str, lines: dict[str, int], source: str) -> None:
+def _index(node: yaml.Node, where: str, lines: dict[str, int], source: str,
+           seen_nodes: set[int]) -> None:
+    # An alias is the same node object again. Policies have no use for anchors, and
+    # following them lets 300 bytes expand exponentially ("billion laughs").
+    if id(node) in seen_nodes:
+        raise PolicyError(source, node.start_mark.line + 1, where,
+                          "YAML anchors and aliases are not supported in a policy")
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        seen_nodes.add(id(node))
     lines.setdefault(where, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
@@ -70,7 +87,7 @@ def _index(node: yaml.Node, where: str, lines: dict[str, int], source: str) -> N
                 raise PolicyError(source, key_node.start_mark.line + 1, child, "duplicate key")
             seen.add(key)
             lines[child] = key_node.start_mark.line + 1
-            _index(value_node, child, lines, source)
+            _index(value_node, child, lines, source, seen_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _index(item, f"{where}[{i}]", lines, source)
+            _index(item, f"{where}[{i}]", lines, source, seen_nodes)
