@@ -75,17 +75,20 @@ def transform_request(
         response.rejections.append(pb.Rejection(
             index=first + i, reason=why.reason, rule=why.rule, id=records[i].id,
             quarantine_id=why.quarantine_id))
+    add, dumps = response.records.add, orjson.dumps  # once, not per record
     for record, doc, outcome in zip(records, docs, outcomes, strict=True):
         if outcome is not None:
             continue
         assert isinstance(doc, dict)
-        payload = orjson.dumps(doc["payload"])
-        out = response.records.add(payload=payload, id=record.id)
-        signed = signer.sign(payload) if signer is not None else None
-        if signed is not None:
-            out.signature, out.key_id = signed
-        if doc["attributes"]:
-            out.attributes.update(_as_strings(doc["attributes"]))
+        payload = dumps(doc["payload"])
+        out = add(payload=payload, id=record.id)
+        if signer is not None:
+            signed = signer.sign(payload)
+            if signed is not None:
+                out.signature, out.key_id = signed
+        attributes = doc["attributes"]
+        if attributes:
+            out.attributes.update(_as_strings(attributes))
     return response.SerializeToString()
 
 

@@ -40,9 +40,10 @@ import calendar
 import datetime as dt
 import math
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, NamedTuple, Self
 
 from .base import CompileContext, OperatorError, OptionError, Scalar, choice_option, reject_unknown
 
@@ -90,8 +91,7 @@ def is_birth_key(field_name: str) -> bool:
     return field_name.lower().replace("_", "").replace("-", "") in BIRTH_KEYS
 
 
-@dataclass(frozen=True, slots=True)
-class _Parsed:
+class _Parsed(NamedTuple):  # a tuple: built for every value, so cheap to build
     year: int  # the two last digits only when two_digit
     month: int = 0  # 0: a year-only value
     day: int = 0
@@ -130,6 +130,9 @@ class Generalize:
             return _age(value)
         if isinstance(value, str):
             text = value.strip()
+            iso = _iso_date(text)
+            if iso is not None:
+                return self._date(iso)
             if self.kind == "auto" and _AGE.fullmatch(text):
                 return _age(value)
             return self._date(_parse_date(text))
@@ -142,9 +145,9 @@ class Generalize:
     def _date(self, parsed: _Parsed) -> str:
         if not self.birth:
             if parsed.two_digit:
-                parsed = _window_century(parsed, self.as_of or dt.date.today())
+                parsed = _window_century(parsed, self.as_of or _today())
             return f"{parsed.year:04d}"
-        today = self.as_of or dt.date.today()
+        today = self.as_of or _today()
         if parsed.two_digit:
             parsed = _birth_century(parsed, today)
         age = today.year - parsed.year
@@ -179,6 +182,31 @@ def _age(value: str | int | float) -> str | int | float:
     if (isinstance(number, float) and math.isnan(number)) or number < 0 or number > ABSURD_AGE:
         raise OperatorError("invalid_age")
     return value if number <= MAX_AGE else OVER_MAX
+
+
+def _iso_date(text: str) -> _Parsed | None:
+    """The common shape, YYYY-MM-DD, by the C parser (3x faster than the grammar of
+    `_parse_date`); None for anything else, which the grammar then reads or rejects."""
+    if len(text) == 10 and text[4] == "-" and text[7] == "-" and text.isascii():
+        try:
+            day = dt.date.fromisoformat(text)
+        except ValueError:
+            return None
+        return _Parsed(day.year, day.month, day.day)
+    return None
+
+
+def _today() -> dt.date:
+    """The local date, read at most once a second: date.today() costs as much as the
+    rest of a generalization, and a second's lag at midnight changes no one's age."""
+    global _TODAY
+    now = time.monotonic()
+    if now >= _TODAY[1]:
+        _TODAY = (dt.date.today(), now + 1.0)
+    return _TODAY[0]
+
+
+_TODAY: tuple[dt.date, float] = (dt.date.min, 0.0)  # (the date, read again after)
 
 
 def _parse_date(text: str) -> _Parsed:

@@ -8,6 +8,7 @@ visibly differ from old ones instead of silently breaking joins.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +35,11 @@ class KeyedHash:
     kid: str
     length: int
     prefix: str
+    # Keyed once: a copy per value skips the key schedule (1.9 -> 1.2 us a value).
+    _keyed: hmac.HMAC = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_keyed", hmac.new(self.key, digestmod=hashlib.sha256))
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], ctx: CompileContext) -> Self:
@@ -48,5 +54,10 @@ class KeyedHash:
     def apply(self, value: Scalar) -> Scalar:
         if value is None:
             return None
-        digest = hmac.digest(self.key, as_text(value).encode(), "sha256")
-        return self.prefix + digest.hex()[: self.length]
+        mac = self._keyed.copy()
+        mac.update(as_text(value).encode())
+        length = self.length
+        digest = mac.digest()
+        if length & 1:
+            return self.prefix + digest.hex()[:length]
+        return self.prefix + digest[: length >> 1].hex()
