@@ -2,13 +2,16 @@
 
 Every sample is one free-text log message, as an application writes it, with the exact
 character span of each planted identifier and its label (SSN, PHONE, EMAIL, MRN, CARD,
-IP, DATE). The formats are the ones people and systems actually write, generated first
+IP, DATE, PERSON). The formats are the ones people and systems actually write, generated first
 and independently of any detector: Faker's locale phone formats (en_GB, de_DE, fr_FR,
 en_IN, en_AU, es_ES, it_IT, nl_NL, pt_BR, ja_JP), NANP numbers in the ways US systems
 print them, Faker's SSNs, emails and Luhn-valid card numbers (JCB drawn from its real
 IIN range 3528-3589, which Faker's jcb16 does not keep to), MRNs under the labels
 hospital systems use, IPv4/IPv6 as proxies and servers log them, and dates in prose and
-in numeric, ISO, HL7 and European forms.
+in numeric, ISO, HL7 and European forms, and personal names in prose: Faker's en_US
+names as patients and staff are written (First Last, with a middle initial, Dr./Mrs.
+titles, Last, First), plus forms phimask is known to miss (all capitals, lower case, a
+first name alone, other locales' names), so PERSON recall is not flattered.
 
 Three groups:
   positive   one or more labelled PHI spans (`Sample.spans`)
@@ -36,7 +39,7 @@ from typing import Literal
 
 from faker import Faker
 
-LABELS = ("SSN", "PHONE", "EMAIL", "MRN", "CARD", "IP", "DATE")
+LABELS = ("SSN", "PHONE", "EMAIL", "MRN", "CARD", "IP", "DATE", "PERSON")
 Group = Literal["positive", "negative", "ambiguous"]
 
 # A generated value: its pieces, each (text, label or None). Only labelled pieces are
@@ -58,6 +61,7 @@ class Sample:
     group: Group
     format: str
     decoy: str | None = None  # negative/ambiguous: the label the sample resembles
+    label: str | None = None  # positive: its format's label (a sample may hold others too)
 
 
 _MONTHS = (
@@ -262,7 +266,8 @@ def _email_subdomain(c: _Ctx) -> Pieces:
 
 def _email_named(c: _Ctx) -> Pieces:
     email = c.us.free_email()
-    return [(f"{c.us.first_name()} {c.us.last_name()} <", None), (email, "EMAIL"), (">", None)]
+    name = f"{c.us.first_name()} {c.us.last_name()}"
+    return [(name, "PERSON"), (" <", None), (email, "EMAIL"), (">", None)]
 
 
 def _email_mailto(c: _Ctx) -> Pieces:
@@ -410,6 +415,46 @@ def _date(style: str) -> Make:
 
     return make
 
+
+# --- person names ------------------------------------------------------------------
+
+
+def _person(style: str, locale: str = "en_US") -> Make:
+    def make(c: _Ctx) -> Pieces:
+        fake = c.fakers[locale]
+        first, last = fake.first_name(), fake.last_name()
+        initial = c.rng.choice(string.ascii_uppercase)
+        if style == "first last":
+            return _one("PERSON", f"{first} {last}")
+        if style == "first M. last":
+            return _one("PERSON", f"{first} {initial}. {last}")
+        if style == "last, first":
+            return _one("PERSON", f"{last}, {first}")
+        if style == "Dr. last":
+            return [(c.rng.choice(("Dr. ", "Dr ")), None), (last, "PERSON")]
+        if style == "Dr. first last":
+            return [("Dr. ", None), (f"{first} {last}", "PERSON")]
+        if style == "Mrs. last":
+            title = c.rng.choice(("Mr. ", "Mrs. ", "Ms. ", "Mr ", "Mrs "))
+            return [(title, None), (last, "PERSON")]
+        if style == "CAPITALS":
+            return _one("PERSON", f"{first} {last}".upper())
+        if style == "lower case":
+            return _one("PERSON", f"{first} {last}".lower())
+        if style == "first name alone":
+            return _one("PERSON", first)
+        raise ValueError(style)
+
+    return make
+
+
+_STAFF_CONTEXTS = (
+    "seen by {v} in clinic",
+    "referred to {v} for follow-up",
+    "note signed by {v}",
+    "{v} ordered a CBC",
+    "consult request routed to {v}",
+)
 
 # --- negatives and ambiguous -------------------------------------------------------
 
@@ -573,6 +618,16 @@ CONTEXTS: dict[str, tuple[str, ...]] = {
         "dob={v}",
         "procedure performed {v} at {svc}",
     ),
+    "PERSON": (
+        "eligibility lookup for {v}, status active",
+        "triage note: pt {v} reports chest pain",
+        "front desk updated contact for {v}",
+        "pharmacy callback for {v} regarding refill",
+        "{v} called about the bill",
+        "emergency contact: {v} (spouse)",
+        "patient {v} checked in at {svc}",
+        "appointment booked for {v} with cardiology",
+    ),
 }
 
 _NEUTRAL = (
@@ -660,6 +715,18 @@ def _formats() -> list[Format]:
     )  # fmt: skip
     for style, w in date_styles:
         f.append(Format(f"date: {style}", "positive", "DATE", w, _date(style)))
+    person_styles = (
+        ("first last", 4, ()), ("first M. last", 1, ()), ("last, first", 1, ()),
+        ("Dr. last", 1, _STAFF_CONTEXTS), ("Dr. first last", 1, _STAFF_CONTEXTS),
+        ("Mrs. last", 1, ()), ("CAPITALS", 0.5, ()), ("lower case", 0.5, ()),
+        ("first name alone", 0.5, ()),
+    )
+    for style, w, person_contexts in person_styles:
+        f.append(Format(f"person: {style}", "positive", "PERSON", w, _person(style),
+                        person_contexts))
+    for locale in ("de_DE", "fr_FR", "es_ES", "it_IT"):
+        f.append(Format(f"person: first last {locale}", "positive", "PERSON", 0.25,
+                        _person("first last", locale)))
 
     def rng_digits(n: int, first: str) -> Callable[[_Ctx], str]:
         return lambda c: c.digits(n, first)
@@ -711,6 +778,26 @@ def _formats() -> list[Format]:
          ("diagnosis code {v} added",)),
         ("UUID", "CARD", _uuid, ("request {v} completed", "trace {v}")),
         ("hex trace id", "PHONE", lambda c: _hex(c, 32), ("trace_id={v}",)),
+        ("capitalized log phrases", "PERSON",
+         lambda c: c.rng.choice(("Internal Server Error", "Bad Gateway", "User Agent",
+                                 "Service Unavailable", "Patient Portal", "Front Desk",
+                                 "Epic Bridge", "Grant Type", "Mark Complete", "Will Retry",
+                                 "Access Denied", "Connection Reset", "Health Check")),
+         ("upstream said {v} ({ms} ms)", "{v}: request {n} failed", "module {v} loaded")),
+        ("stack frames", "PERSON",
+         lambda c: c.rng.choice(("java.lang.IllegalStateException: Could Not Find Bean",
+                                 "at com.example.Foo.bar(Foo.java:12)",
+                                 'File "/srv/app/Handler.py", line 88, in Dispatch',
+                                 "Caused by: org.Apache.Kafka.Errors.TimeoutException")),
+         ("worker crashed: {v}",)),
+        ("browser user agent", "PERSON",
+         lambda c: c.rng.choice(("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit"
+                                 "/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15",
+                                 "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+                                 "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36")),
+         ("ua={v}",)),
+        ("Faker city names", "PERSON", lambda c: c.us.city(),
+         ("address validated, city {v}", "shipping to {v} depot")),
     ]  # fmt: skip
     for name, decoy, text_of, contexts in negatives:
         f.append(Format(f"neg: {name}", "negative", decoy, 1, _neg(text_of), contexts))
@@ -759,7 +846,8 @@ def _compose(c: _Ctx, fmt: Format) -> Sample:
         text += piece
     text += after
     decoy = None if fmt.group == "positive" else fmt.label
-    return Sample(text, tuple(spans), fmt.group, fmt.name, decoy)
+    label = fmt.label if fmt.group == "positive" else None
+    return Sample(text, tuple(spans), fmt.group, fmt.name, decoy, label)
 
 
 def generate(per_label: int = 1500, seed: int = 1) -> list[Sample]:

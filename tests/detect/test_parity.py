@@ -18,7 +18,10 @@ from phimask.detect import (
 # \u212a (Kelvin sign) and \u017f (long s) fold to k and s in Unicode case-insensitive
 # matching; \x00 is the batch separator.
 ALPHABET = (
-    "0123456789" * 3 + " -./:()+@#_,\x00\n" + "aAbBeEfFxXmMrRnNtTwWhHpPsS" + "éëΩß✓İ\u212a\u017f😀"
+    "0123456789" * 3
+    + " -./:()+@#_,\x00\n'"
+    + "aAbBeEfFxXmMrRnNtTwWhHpPsSDJLo"
+    + "éëΩß✓İ\u212a\u017f😀"
 )
 FRAGMENTS = [
     "123-45-6789",
@@ -44,6 +47,12 @@ FRAGMENTS = [
     "acct #12345678",
     "1HGCM82633A004352",
     "Kelvin7",
+    "Dr. Ann Lee",
+    "John Smith",
+    "Lee, Ann Q.",
+    "pt José García",
+    "Internal Server Error",
+    " Will ",
     "#ab#",
 ]
 

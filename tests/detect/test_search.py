@@ -159,6 +159,12 @@ FRAGMENTS = [
     "x1234",
     "Q12345",
     "12-34",
+    "Dr. Ann Lee",
+    "John Smith",
+    "Lee, Ann Q.",
+    "pt Zoë Smith",
+    "Mary-Jo O'Neil",
+    " Will ",
 ]
 piece = st.one_of(st.text(alphabet=ALPHABET, max_size=12), st.sampled_from(FRAGMENTS))
 texts = st.lists(st.lists(piece, max_size=6).map("".join), min_size=1, max_size=8)

@@ -15,6 +15,7 @@ from typing import Literal
 
 from phimask.detect import context as ctx
 from phimask.detect import validators as v
+from phimask.detect.person import PERSON, PERSON_PREFILTER, person_context
 from phimask.detect.safety import PatternError, UnsafePatternError, check_pattern_safe
 
 # Which characters may not touch a match on either side (checked by the scanner):
@@ -132,6 +133,15 @@ _BUILTINS: tuple[Detector, ...] = (
     Detector("health_plan", "HEALTH_PLAN", DEFAULT_HEALTH_PLAN, None, "alnum", True),
     Detector("account", "ACCOUNT", DEFAULT_ACCOUNT, None, "alnum", case_insensitive=True),
     Detector("vin", "VIN", _VIN, v.vin_valid, "alnum", case_insensitive=True),
+    Detector(
+        "person_name",
+        "PERSON",
+        PERSON,
+        None,
+        "alnum",
+        prefilter=PERSON_PREFILTER,
+        context=person_context,
+    ),
 )
 BUILTIN_NAMES: tuple[str, ...] = tuple(d.name for d in _BUILTINS)
 

@@ -9,8 +9,9 @@ How a path is judged, first match wins:
 3. a safe-harbor field-name hint on the key itself (policy/hints.py);
 4. a detector that IS the value (not a part of it) in at least half of the values:
    an identifier field;
-5. strings shaped like personal names (`Aaaa Aaaa`) with many distinct values: no
-   detector finds names, the shape is the only evidence;
+5. strings shaped like personal names (`Aaaa Aaaa`) with many distinct values that the
+   person_name detector mostly did not know (names outside the census lists): the
+   shape is the only evidence;
 6. detector hits inside the values in at least `min_hit_rate` of them: free text, `scan`;
 7. otherwise non-PHI: no rule (hints and `unmapped_strings: scan` still apply).
 
@@ -69,6 +70,10 @@ DETECTOR_ACTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "account": ("hmac", {}),
     "vin": ("redact", {"type": "VIN"}),
 }
+# The person_name detector's values are names: the --names action, as for a name hint.
+NAME_DETECTOR = "person_name"
+_NAME_ACTION: dict[str, tuple[str, dict[str, Any]]] = {
+    "tokenize": ("tokenize", {}), "redact": ("redact", {"type": "NAME"})}
 # Operators that refuse some values, and the infer.FIT_OPS check that tells.
 _FIT_CHECK = {"fpe": "fpe", "zip3": "zip3"}
 _ANY_SCALAR_OPS = ("redact", "hmac", "tokenize")
@@ -254,12 +259,15 @@ def _hint_action(hint: Hint, names: str) -> tuple[str, dict[str, Any]]:
     return (hint.action, {})
 
 
-def _detector_action(stats: PathStats) -> tuple[str, dict[str, Any], str]:
+def _detector_action(stats: PathStats, names: str) -> tuple[str, dict[str, Any], str]:
     total = sum(stats.whole.values())
     found = [name for name, c in stats.whole.most_common() if c >= 0.05 * total]
-    picks = [DETECTOR_ACTIONS.get(name, ("redact", {"type": name.upper()})) for name in found]
+    picks = [_NAME_ACTION[names] if name == NAME_DETECTOR
+             else DETECTOR_ACTIONS.get(name, ("redact", {"type": name.upper()}))
+             for name in found]
     actions = {a for a, _ in picks}
-    label = found[0].upper() if len(found) == 1 else "VALUE"
+    label = ("NAME" if found[0] == NAME_DETECTOR else found[0].upper()) if len(found) == 1 \
+        else "VALUE"
     if len(actions) == 1:
         action, options = picks[0]
         options = dict(options)
@@ -304,7 +312,7 @@ def judge(stats: PathStats, *, min_hit_rate: float, names: str) -> Proposal:
     whole = sum(stats.whole.values())
     if (stats.scanned and whole / stats.scanned >= max(IDENTIFIER_SHARE, min_hit_rate)
             and whole >= WHOLE_OF_HITS * stats.hit_values):
-        action, options, label = _detector_action(stats)
+        action, options, label = _detector_action(stats, names)
         p.category = "identifier"
         p.why = [f"detectors are the whole value in "
                  f"{_pct(whole, stats.scanned)} of values", *_evidence(stats)]
@@ -314,7 +322,7 @@ def judge(stats: PathStats, *, min_hit_rate: float, names: str) -> Proposal:
             and stats.distinct.estimate() >= NAME_MIN_DISTINCT * stats.strings):
         p.category = "name-shaped"
         p.why = [f"{_pct(stats.name_like, stats.strings)} of values are shaped like personal "
-                 "names with many distinct values; no detector finds names: review",
+                 "names with many distinct values; the name detector knew too few: review",
                  *_evidence(stats)]
         _with_fit(p, names, {} if names == "tokenize" else {"type": "NAME"}, "NAME")
         return p

@@ -142,21 +142,23 @@ def _notes(proposals: Sequence[Proposal], sample: Sample) -> list[str]:
     free = [display_path(p.stats.path) for p in proposals if p.action == "scan"]
     if free:
         notes.append(
-            "* No built-in detector finds personal names, street addresses or bare record "
-            "numbers (an MRN without an `MRN` label) inside free text. `scan` on "
-            + ", ".join(_code(f) for f in free)
-            + " masks SSNs, phones, e-mails, dates, MRNs, cards, IPs and URLs in place, but a "
-            "name in a sentence stays. If names occur there, use `redact` or `drop` for "
-            "those paths, or add a custom detector.")
+            "* `scan` on " + ", ".join(_code(f) for f in free)
+            + " masks SSNs, phones, e-mails, dates, MRNs, cards, IPs, URLs and personal names "
+            "in place. Names are found by the census name lists and cues (`Dr.`, `pt`, "
+            "`seen by`): a first name the lists do not hold, a name in capitals or in lower "
+            "case, or a single name without a cue stays, and so do street addresses and bare "
+            "record numbers (an MRN without an `MRN` label). If those occur there, use "
+            "`redact` or `drop` for those paths, or add a custom detector.")
     shaped = [display_path(p.stats.path) for p in proposals if p.category == "name-shaped"]
     if shaped:
-        notes.append("* Judged by value shape only (no detector finds names): "
+        notes.append("* Judged by value shape only (the name detector knew too few of them): "
                      + ", ".join(_code(s) for s in shaped) + ". Review.")
     notes.append(
         "* Names, street addresses, cities and bare identifiers in their own fields are "
-        "found by field-name hints only: under a key no hint knows (say `caller`), names are "
-        "found only when shaped like full names (`Aaaa Aaaa`, many distinct values); single "
-        "first names, `LAST, First` and bare record numbers are missed. Paths judged "
+        "found by field-name hints, and names also by the person_name detector: under a key no "
+        "hint knows (say `caller`), names are found when the detector knows most of them or "
+        "they are shaped like full names (`Aaaa Aaaa`, many distinct values); single first "
+        "names, names in capitals and bare record numbers are missed. Paths judged "
         "non-PHI are still scanned at run time (`unmapped_strings: scan`).")
     keyed = [display_path(p.stats.path) for p in proposals if p.category == "keys"]
     if keyed:
