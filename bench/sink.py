@@ -21,6 +21,12 @@ SIGTERM or SIGINT it stops, prints its final counters as one JSON line on stdout
 exits 0. The harness (bench.run) reads Stats before and after each phase to check that
 every record the load client counted reached the sink.
 
+`--record FILE` appends every accepted OTLP/Vector request to FILE before answering,
+one frame each: a protocol byte (b"o" otlp, b"v" vector), the length (little-endian
+u64), the request's bytes (`read_recorded` reads them back). One os.write per frame on
+an O_APPEND descriptor: once the sink has answered, the frame is in the kernel, so even
+a SIGKILL right after loses nothing it acknowledged (bench.soak kills it on purpose).
+
   python -m bench.load_client --protocol otlp --target 127.0.0.1:<port> \\
       --connections 1 --concurrency 8 --seconds 5     # the sink's ceiling, no phimask
 """
@@ -29,12 +35,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import signal
+import struct
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -48,6 +57,25 @@ OTLP_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
 VECTOR_SERVICE = "vector.Vector"
 STATS_SERVICE = "bench.Sink"
 STATS = f"/{STATS_SERVICE}/Stats"
+FRAME = struct.Struct("<cQ")  # protocol tag, request length
+TAGS = {"otlp": b"o", "vector": b"v"}
+PROTOCOL_OF_TAG = {tag: name for name, tag in TAGS.items()}
+
+
+def read_recorded(path: Path) -> tuple[list[tuple[str, bytes]], int]:
+    """The frames `--record` wrote to `path`, in order, and the number of bytes at its
+    end that do not make a whole frame (a sink killed mid-write; 0 normally)."""
+    data = path.read_bytes()
+    frames: list[tuple[str, bytes]] = []
+    pos = 0
+    while pos + FRAME.size <= len(data):
+        tag, size = FRAME.unpack_from(data, pos)
+        end = pos + FRAME.size + size
+        if end > len(data) or tag not in PROTOCOL_OF_TAG:
+            break
+        frames.append((PROTOCOL_OF_TAG[tag], data[pos + FRAME.size : end]))
+        pos = end
+    return frames, len(data) - pos
 
 
 def _shallow_classes() -> tuple[Any, Any]:
@@ -106,18 +134,28 @@ class Counters:
 
 
 class Sink:
-    def __init__(self, count: bool) -> None:
+    def __init__(self, count: bool, record: Path | None = None) -> None:
         self.count = count
         self.started = time.time()
         self.counters = {"otlp": Counters(), "vector": Counters()}
+        self.record_fd: int | None = None
+        if record is not None:
+            self.record_fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+
+    def keep(self, protocol: str, request: bytes) -> None:
+        """Append one frame; a single write, done before the call is answered."""
+        if self.record_fd is not None:
+            os.write(self.record_fd, FRAME.pack(TAGS[protocol], len(request)) + request)
 
     def handler(
         self, protocol: str, counter: Callable[[bytes], int]
     ) -> Callable[[bytes, Any], Any]:
         totals = self.counters[protocol]
         count = self.count
+        keep = self.keep
 
         async def accept(request: bytes, context: Any) -> bytes:
+            keep(protocol, request)
             totals.calls += 1
             totals.bytes += len(request)
             if count:
@@ -165,7 +203,7 @@ class Sink:
 
 
 async def serve(opts: argparse.Namespace) -> int:
-    sink = Sink(count=not opts.no_count)
+    sink = Sink(count=not opts.no_count, record=opts.record)
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE),
@@ -187,6 +225,8 @@ async def serve(opts: argparse.Namespace) -> int:
     print(f"ready {host}:{port}", flush=True)
     await stop.wait()
     await server.stop(grace=1.0)
+    if sink.record_fd is not None:
+        os.close(sink.record_fd)
     print(orjson.dumps({"stopped": True, **sink.stats()}).decode(), flush=True)
     return 0
 
@@ -206,6 +246,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--no-count",
         action="store_true",
         help="count calls and bytes only, not records (no parsing at all)",
+    )
+    p.add_argument(
+        "--record",
+        type=Path,
+        metavar="FILE",
+        help="append every accepted OTLP/Vector request to FILE (framed, see above) "
+        "before answering it; default: keep nothing",
     )
     return p.parse_args(argv)
 
