@@ -215,3 +215,32 @@ def test_batches_waiting_on_downstream_count_against_the_inflight_limit(tmp_path
         for future in waiting:
             future.result()
     assert len(received_records(sink)) == 4
+
+
+def test_a_downstream_back_after_a_long_outage_is_used_within_seconds(tmp_path: Path) -> None:
+    """gRPC's reconnect backoff grows to 120 s by default: after a long outage phimask
+    would answer UNAVAILABLE for up to two minutes after the downstream came back. The
+    forward channel caps it, so the first retry after the return gets through quickly."""
+    port = _free_port()
+    request = fluent_bit_request(3).SerializeToString()
+    with phimask_server(tmp_path, "--workers", "0", "--otlp-downstream",
+                        f"http://127.0.0.1:{port}") as server, server.channel() as channel:
+        export = channel.unary_unary(EXPORT)
+        outage_ends = time.monotonic() + 18  # uncapped, the next attempt is ~8 s later
+        while time.monotonic() < outage_ends:
+            with pytest.raises(grpc.RpcError) as info:
+                export(request, timeout=1)
+            assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+        with otlp_sink(Sink(port=port)) as sink:
+            back = time.monotonic()
+            while True:  # a shipper retrying every half second
+                try:
+                    export(request, timeout=1)
+                    break
+                except grpc.RpcError as exc:
+                    assert exc.code() == grpc.StatusCode.UNAVAILABLE
+                    assert time.monotonic() - back < 30
+                    time.sleep(0.5)
+            took = time.monotonic() - back
+            assert len(received_records(sink)) == 3
+        assert took < 4.0, f"first OK {took:.1f} s after the downstream came back"

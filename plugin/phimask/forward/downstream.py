@@ -90,6 +90,10 @@ class Downstream:
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.max_pings_without_data", 0),
             ("grpc.enable_retries", 0),  # retries are ours, bounded by the caller's deadline
+            # gRPC's reconnect backoff grows to 120 s: after a long outage batches would be
+            # refused for up to two minutes after the downstream is back. Probe every <= 2 s.
+            ("grpc.initial_reconnect_backoff_ms", 250),
+            ("grpc.max_reconnect_backoff_ms", 2_000),
         ]
         if target.tls:
             self.channel = grpc.aio.secure_channel(
