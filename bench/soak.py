@@ -81,7 +81,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -550,13 +550,19 @@ class Soak:
                 f"worker kills {self.chaos.worker_kills} | RSS MiB server/workers "
                 f"{'/'.join(rss) or '-'}")
 
-    async def sink_chaos(self, until: float) -> None:
-        cfg = self.cfg
+    async def _ticks(self, every: tuple[float, float], until: float) -> AsyncIterator[None]:
+        """Yields after random waits drawn from `every`, while the next one ends before
+        `until`."""
         while True:
-            wait = self.rng.uniform(*cfg.sink_up)
+            wait = self.rng.uniform(*every)
             if time.monotonic() + wait >= until:
                 return
             await asyncio.sleep(wait)
+            yield
+
+    async def sink_chaos(self, until: float) -> None:
+        cfg = self.cfg
+        async for _ in self._ticks(cfg.sink_up, until):
             self.sink.kill()
             self.chaos.downstream_kills += 1
             down = self.rng.uniform(*cfg.sink_down)
@@ -570,12 +576,7 @@ class Soak:
 
     async def worker_chaos(self, until: float) -> None:
         assert self.server is not None
-        cfg = self.cfg
-        while True:
-            wait = self.rng.uniform(*cfg.worker_kill_every)
-            if time.monotonic() + wait >= until:
-                return
-            await asyncio.sleep(wait)
+        async for _ in self._ticks(self.cfg.worker_kill_every, until):
             victims = [pid for pid in worker_pids(self.server.pid) if pid != self.witness]
             if not victims:
                 progress(f"t={self.now():.0f}s no victim worker to kill (still respawning)")
