@@ -2,9 +2,12 @@
 
 Why not ProcessPoolExecutor: its workers share one task queue and its lock, and a
 worker killed at the wrong moment (the OOM killer) can leave the pool hung for good.
-Here a worker owns its pipe: when it dies, its pipe closes, exactly one request
-learns of it, and a new process takes its place. An idle worker is handed the next
-request whatever connection it came on, so N cores serve even one HTTP/2 connection.
+Here a worker owns its pipe: when it dies, its pipe closes and only the request it
+held (if any) learns of it. A supervisor task per worker slot waits on the process's
+sentinel and starts a new process as soon as the old one is gone, so no request waits
+for a start; until the new one is ready, requests go to the other workers. An idle
+worker is handed the next request whatever connection it came on, so N cores serve
+even one HTTP/2 connection.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import functools
 import logging
 import os
 import signal
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing import get_context
@@ -23,10 +27,20 @@ from typing import Any
 
 log = logging.getLogger("phimask.workers")
 START_TIMEOUT = 120.0
+# A worker that dies sooner than this after it was ready counts as failing to start;
+# a slot that keeps failing waits BACKOFF_FIRST, doubling up to BACKOFF_MAX, between
+# starts, so a worker that cannot start does not take a core restarting.
+MIN_UPTIME = 2.0
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 30.0
 
 
 class WorkerDied(Exception):
     """The worker process ended (killed, out of memory) while it had our request."""
+
+
+class WorkersDown(Exception):
+    """No worker is up, and every slot keeps failing to start one."""
 
 
 class _NotSent(Exception):
@@ -62,16 +76,22 @@ class _Worker:
         self.process.start()
         child.close()
         self.index = index
+        self.starting = True  # a thread is reading its pipe in wait_ready()
+        self.alive = False  # ready and not known to be dead: it may be handed a request
+        self.busy = False  # a call holds it: only that call uses or closes its pipe
+        self.ready_at: float | None = None
 
-    def wait_ready(self) -> None:
-        if not self.conn.poll(START_TIMEOUT):
-            raise RuntimeError(f"masking worker {self.index} did not start")
+    def wait_ready(self) -> str | None:
+        """None once it is ready, else why not (a type name at most, never a value)."""
         try:
+            if not self.conn.poll(START_TIMEOUT):
+                return "start timed out"
             state, detail = self.conn.recv()
-        except EOFError:
-            raise RuntimeError(f"masking worker {self.index} exited while starting") from None
-        if state != "ready":
-            raise RuntimeError(f"masking worker {self.index} failed to start: {detail}")
+        except (EOFError, OSError):
+            return "exited while starting"
+        finally:
+            self.starting = False
+        return None if state == "ready" else f"setup raised {detail}"
 
     def call(self, message: tuple[Any, ...]) -> Any:
         if not self.process.is_alive():
@@ -86,6 +106,10 @@ class _Worker:
             raise WorkerDied from None
 
     def stop(self, timeout: float = 5.0) -> None:
+        if self.starting:  # nothing to finish; its pipe is left to the thread reading it
+            self.process.kill()
+            self.process.join()
+            return
         with contextlib.suppress(OSError):
             self.conn.send(None)
         self.process.join(timeout)
@@ -103,77 +127,185 @@ class WorkerProcesses:
         self.count = count
         self._spec = (setup, setup_arg, handle)
         self._io = ThreadPoolExecutor(max_workers=count, thread_name_prefix="phimask-io")
+        self._starter = ThreadPoolExecutor(max_workers=count, thread_name_prefix="phimask-start")
         self._idle: asyncio.Queue[_Worker] | None = None
-        self._all: list[_Worker] = []
-        self._background: set[asyncio.Future[None]] = set()
+        self._all: list[_Worker] = []  # each slot's newest process
+        self._failures = [0] * count  # per slot: starts failed in a row, for the backoff
+        self._start_failed = [False] * count  # per slot: its newest process never got ready
+        self._supervisors: list[asyncio.Task[None]] = []
+        # close() runs on a thread of its own: no process may start once it has begun.
+        self._lock = threading.Lock()
+        self._closing = False
 
     @property
     def idle(self) -> int:
-        return self._idle.qsize() if self._idle is not None else 0
+        return sum(w.alive and not w.busy for w in self._all)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._idle = asyncio.Queue()
-        self._all = [_Worker(i, *self._spec) for i in range(self.count)]
-        await asyncio.gather(*(loop.run_in_executor(self._io, w.wait_ready) for w in self._all))
+        with self._lock:
+            self._all = [_Worker(i, *self._spec) for i in range(self.count)]
+        failures = await asyncio.gather(
+            *(loop.run_in_executor(self._starter, w.wait_ready) for w in self._all))
+        for worker, failure in zip(self._all, failures, strict=True):
+            if failure is not None:
+                raise RuntimeError(f"masking worker {worker.index} did not start: {failure}")
         for worker in self._all:
-            self._idle.put_nowait(worker)
+            self._ready(worker)
+            self._supervisors.append(asyncio.create_task(self._supervise(worker)))
 
     async def call(self, *message: Any) -> Any:
-        assert self._idle is not None, "start() first"
         loop = asyncio.get_running_loop()
-        worker = await self._idle.get()
-        owned = True  # whether this call still has to hand `worker` back
-        try:
-            for attempt in (1, 2):
-                future = loop.run_in_executor(self._io, worker.call, message)
-                try:
-                    return await asyncio.shield(future)
-                except asyncio.CancelledError:
-                    # The caller went away, the worker did not: it is handed back only
-                    # once it has answered, or two requests would share one pipe.
-                    owned = False
-                    future.add_done_callback(functools.partial(self._finished_late, worker))
+        for attempt in (1, 2):
+            worker = await self._take()
+            owned = True  # whether this call still has to hand `worker` back
+            future = loop.run_in_executor(self._io, worker.call, message)
+            try:
+                return await asyncio.shield(future)
+            except asyncio.CancelledError:
+                # The caller went away, the worker did not: it is handed back only
+                # once it has answered, or two requests would share one pipe.
+                owned = False
+                future.add_done_callback(functools.partial(self._finished_late, worker))
+                raise
+            except _NotSent:  # it died idle, before its sentinel told us: nothing ran
+                worker.alive = False
+                if attempt == 2:
                     raise
-                except _NotSent:
-                    if attempt == 2:
-                        raise
-                    worker = await self._replace(worker)  # it died idle: nothing ran yet
-            raise AssertionError("unreachable")
-        except (WorkerDied, _NotSent):
-            worker = await self._replace(worker)
-            raise
-        finally:
-            if owned:
-                self._idle.put_nowait(worker)
+            except WorkerDied:
+                worker.alive = False
+                raise
+            finally:
+                if owned:
+                    self._release(worker)
+        raise AssertionError("unreachable")
+
+    async def _take(self) -> _Worker:
+        assert self._idle is not None, "start() first"
+        while True:
+            if (self._idle.empty() and all(self._start_failed)
+                    and not any(w.alive for w in self._all)):
+                raise WorkersDown  # no use waiting for a worker that may never come
+            worker = await self._idle.get()
+            if worker.alive:  # one that died idle stays queued until taken, then dropped
+                worker.busy = True
+                return worker
+
+    def _release(self, worker: _Worker) -> None:
+        assert self._idle is not None
+        worker.busy = False
+        if worker.alive:
+            self._idle.put_nowait(worker)
+        else:  # its supervisor starts another; ensure the exit it waits for comes
+            worker.process.kill()
+            worker.conn.close()
 
     def _finished_late(self, worker: _Worker, future: asyncio.Future[Any]) -> None:
-        assert self._idle is not None
-        if future.cancelled() or future.exception() is not None:
-            task = asyncio.ensure_future(self._replace_then_release(worker))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-        else:
-            self._idle.put_nowait(worker)
+        if not future.cancelled() and isinstance(future.exception(), WorkerDied | _NotSent):
+            worker.alive = False
+        self._release(worker)
 
-    async def _replace_then_release(self, worker: _Worker) -> None:
+    def _ready(self, worker: _Worker) -> None:
         assert self._idle is not None
-        try:
-            worker = await self._replace(worker)
-        finally:
-            self._idle.put_nowait(worker)
+        worker.ready_at = asyncio.get_running_loop().time()
+        worker.alive = True
+        self._start_failed[worker.index] = False
+        self._idle.put_nowait(worker)
 
-    async def _replace(self, dead: _Worker) -> _Worker:
-        log.error("a masking worker died; starting another",
-                  extra={"worker": dead.index, "exit_code": dead.process.exitcode})
+    async def _supervise(self, worker: _Worker) -> None:
+        """Start a new process in `worker`'s slot each time the slot's process ends."""
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._io, dead.stop, 0.1)
-        fresh = _Worker(dead.index, *self._spec)
-        await loop.run_in_executor(self._io, fresh.wait_ready)
-        self._all[dead.index] = fresh
-        return fresh
+        index = worker.index
+        failure: str | None = None  # why the slot's newest process did not start
+        while True:
+            await self._exit_of(worker)
+            if self._closing:
+                return
+            if not worker.busy:
+                worker.conn.close()
+            up = None if worker.ready_at is None else loop.time() - worker.ready_at
+            failed = up is None or up < MIN_UPTIME
+            self._failures[index] = self._failures[index] + 1 if failed else 0
+            self._start_failed[index] = worker.ready_at is None
+            code = await self._exit_code(worker)
+            log.error("a masking worker exited; starting another", extra={
+                "worker": index, "exit_code": code,
+                "signal": signal.Signals(-code).name if code is not None and code < 0 else None,
+                "uptime_s": None if up is None else round(up, 1),
+                "start_failure": failure, "restart_in_s": self._backoff(index)})
+            fresh = await self._restart(index)
+            if fresh is None:
+                return
+            worker, failure = fresh
+            if failure is None:
+                self._ready(worker)
+            elif worker.process.is_alive():  # hung while starting: its exit restarts it
+                worker.process.kill()
+
+    async def _restart(self, index: int) -> tuple[_Worker, str | None] | None:
+        """A new process in slot `index` once its backoff has passed; None if closing."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._backoff(index))
+            try:
+                return await loop.run_in_executor(self._starter, self._start_slot, index)
+            except Exception as exc:  # no process at all: out of memory, out of pids
+                if self._closing:
+                    return None
+                self._failures[index] += 1
+                self._start_failed[index] = True
+                log.error("could not start a masking worker", extra={
+                    "worker": index, "error_type": type(exc).__name__,
+                    "restart_in_s": self._backoff(index)})
+
+    def _backoff(self, index: int) -> float:
+        failures = self._failures[index]
+        return min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** min(failures - 1, 16)) if failures else 0.0
+
+    async def _exit_of(self, worker: _Worker) -> None:
+        loop = asyncio.get_running_loop()
+        exited: asyncio.Future[None] = loop.create_future()
+        sentinel = worker.process.sentinel
+
+        def ended() -> None:
+            worker.alive = False  # no call is handed it from now on
+            loop.remove_reader(sentinel)
+            if not exited.done():
+                exited.set_result(None)
+
+        loop.add_reader(sentinel, ended)
+        try:
+            await exited
+        finally:
+            loop.remove_reader(sentinel)
+
+    @staticmethod
+    async def _exit_code(worker: _Worker) -> int | None:
+        # The sentinel is readable once the process closed its files; the kernel may
+        # take a moment more before it can be reaped.
+        for _ in range(100):
+            code = worker.process.exitcode
+            if code is not None:
+                return code
+            await asyncio.sleep(0.01)
+        return None
+
+    def _start_slot(self, index: int) -> tuple[_Worker, str | None] | None:
+        """On a thread: a new process in slot `index` and why it is not ready (None:
+        it is); None if the pool is closing."""
+        with self._lock:
+            if self._closing:
+                return None
+            worker = _Worker(index, *self._spec)
+            self._all[index] = worker
+        return worker, worker.wait_ready()
 
     def close(self) -> None:
-        for worker in self._all:
+        with self._lock:
+            self._closing = True
+            workers = list(self._all)
+        for worker in workers:
             worker.stop()
         self._io.shutdown(wait=False)
+        self._starter.shutdown(wait=False)

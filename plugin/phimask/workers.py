@@ -31,7 +31,7 @@ from .logs import configure_logging
 from .pipeline import Masker
 from .runtime import VaultSource, build_masker, load_keyring
 from .stats import BatchStats
-from .worker_processes import WorkerDied, WorkerProcesses
+from .worker_processes import WorkerDied, WorkerProcesses, WorkersDown
 
 log = logging.getLogger("phimask.workers")
 
@@ -247,6 +247,8 @@ class BatchRunner:
             outcome[2].audit.clear()
         except WorkerDied:
             raise RequestError("UNAVAILABLE", "a masking worker died; retry") from None
+        except WorkersDown:  # the supervisor logs each failed start; not once per call
+            raise RequestError("UNAVAILABLE", "masking workers are restarting; retry") from None
         except Exception as exc:  # a replacement that would not start, a broken pipe
             log.error("masking workers failed", extra={"error_type": type(exc).__name__})
             raise RequestError("UNAVAILABLE", "masking workers are restarting; retry") from None
