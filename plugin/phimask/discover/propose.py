@@ -72,8 +72,6 @@ DETECTOR_ACTIONS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 # The person_name detector's values are names: the --names action, as for a name hint.
 NAME_DETECTOR = "person_name"
-_NAME_ACTION: dict[str, tuple[str, dict[str, Any]]] = {
-    "tokenize": ("tokenize", {}), "redact": ("redact", {"type": "NAME"})}
 # Operators that refuse some values, and the infer.FIT_OPS check that tells.
 _FIT_CHECK = {"fpe": "fpe", "zip3": "zip3"}
 _ANY_SCALAR_OPS = ("redact", "hmac", "tokenize")
@@ -245,10 +243,15 @@ def _with_fit(p: Proposal, action: str, options: dict[str, Any], label: str) -> 
     p.why.append(f"{action} would reject: {problem}; redact instead")
 
 
+def _name_action(names: str) -> tuple[str, dict[str, Any]]:
+    """The --names action (tokenize or redact) and its options."""
+    return (names, {} if names == "tokenize" else {"type": "NAME"})
+
+
 def _hint_action(hint: Hint, names: str) -> tuple[str, dict[str, Any]]:
     label = hint.label
     if label == "NAME":
-        return (names, {} if names == "tokenize" else {"type": "NAME"})
+        return _name_action(names)
     if label in ("PHONE", "FAX"):
         return ("fpe", {})
     if hint.action == "generalize":
@@ -262,12 +265,13 @@ def _hint_action(hint: Hint, names: str) -> tuple[str, dict[str, Any]]:
 def _detector_action(stats: PathStats, names: str) -> tuple[str, dict[str, Any], str]:
     total = sum(stats.whole.values())
     found = [name for name, c in stats.whole.most_common() if c >= 0.05 * total]
-    picks = [_NAME_ACTION[names] if name == NAME_DETECTOR
+    picks = [_name_action(names) if name == NAME_DETECTOR
              else DETECTOR_ACTIONS.get(name, ("redact", {"type": name.upper()}))
              for name in found]
     actions = {a for a, _ in picks}
-    label = ("NAME" if found[0] == NAME_DETECTOR else found[0].upper()) if len(found) == 1 \
-        else "VALUE"
+    label = "VALUE"
+    if len(found) == 1:
+        label = "NAME" if found[0] == NAME_DETECTOR else found[0].upper()
     if len(actions) == 1:
         action, options = picks[0]
         options = dict(options)
@@ -324,7 +328,7 @@ def judge(stats: PathStats, *, min_hit_rate: float, names: str) -> Proposal:
         p.why = [f"{_pct(stats.name_like, stats.strings)} of values are shaped like personal "
                  "names with many distinct values; the name detector knew too few: review",
                  *_evidence(stats)]
-        _with_fit(p, names, {} if names == "tokenize" else {"type": "NAME"}, "NAME")
+        _with_fit(p, *_name_action(names), "NAME")
         return p
     # A log field the profile would keep unscanned, holding more than its own time, is
     # scanned at any hit rate.
